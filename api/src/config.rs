@@ -1,0 +1,244 @@
+//! `infra/app.yaml`: which resources exist and where their records live.
+//!
+//! The single declaration both crates read: the API builds its backends from
+//! it, the deployer its tables, permissions and seeds. Everything is checked
+//! when the file is loaded, so a bad declaration stops the process at start-up
+//! rather than failing a request later.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+/// The parsed `app.yaml`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    /// Resource name (the `{resource}` of `/api/{resource}`) → its declaration.
+    pub resources: BTreeMap<String, ResourceConfig>,
+    /// The directory relative paths (seeds) are resolved against: the file's own.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// One resource of `app.yaml`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceConfig {
+    pub backend: BackendKind,
+    /// A JSON array of records loaded into the resource (memory) or its table.
+    #[serde(default)]
+    pub seed: Option<PathBuf>,
+    /// The DynamoDB table name, when not the default `<stack>-<resource>`.
+    #[serde(default)]
+    pub table: Option<String>,
+    /// What clients may do; all operations when absent. Others answer 405.
+    #[serde(default = "Operation::all")]
+    pub operations: Vec<Operation>,
+}
+
+/// Where a resource's records are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// In the process's memory: for tests, demos and reference data.
+    Memory,
+    /// One DynamoDB table per resource.
+    Dynamodb,
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BackendKind::Memory => "memory",
+            BackendKind::Dynamodb => "dynamodb",
+        })
+    }
+}
+
+/// An operation a resource may allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Operation {
+    List,
+    Get,
+    Create,
+    Update,
+    Delete,
+}
+
+impl Operation {
+    pub fn all() -> Vec<Operation> {
+        vec![
+            Operation::List,
+            Operation::Get,
+            Operation::Create,
+            Operation::Update,
+            Operation::Delete,
+        ]
+    }
+}
+
+/// Resource names the router serves itself.
+const RESERVED_NAMES: &[&str] = &["ping"];
+
+/// Why `app.yaml` could not be used.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid app declaration: {source}")]
+    Parse {
+        path: PathBuf,
+        source: serde_yaml::Error,
+    },
+    #[error("{path}: resource name {name:?} is invalid: {reason}")]
+    ResourceName {
+        path: PathBuf,
+        name: String,
+        reason: &'static str,
+    },
+}
+
+impl AppConfig {
+    /// Reads and checks the declaration at `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base_dir = path.parent().unwrap_or(Path::new(".")).to_owned();
+        Self::parse(&text, base_dir).map_err(|error| match error {
+            ParseError::Yaml(source) => ConfigError::Parse {
+                path: path.to_owned(),
+                source,
+            },
+            ParseError::ResourceName { name, reason } => ConfigError::ResourceName {
+                path: path.to_owned(),
+                name,
+                reason,
+            },
+        })
+    }
+
+    fn parse(text: &str, base_dir: PathBuf) -> Result<Self, ParseError> {
+        let mut config: AppConfig = serde_yaml::from_str(text).map_err(ParseError::Yaml)?;
+        config.base_dir = base_dir;
+        for name in config.resources.keys() {
+            check_resource_name(name).map_err(|reason| ParseError::ResourceName {
+                name: name.clone(),
+                reason,
+            })?;
+        }
+        Ok(config)
+    }
+
+    /// The seed file of `resource`, resolved against the declaration's directory.
+    pub fn seed_path(&self, resource: &ResourceConfig) -> Option<PathBuf> {
+        resource.seed.as_ref().map(|seed| self.base_dir.join(seed))
+    }
+}
+
+enum ParseError {
+    Yaml(serde_yaml::Error),
+    ResourceName { name: String, reason: &'static str },
+}
+
+/// Resource names become URL segments, table names and CloudFormation logical
+/// ids, so they are kept to what all three accept.
+fn check_resource_name(name: &str) -> Result<(), &'static str> {
+    let mut chars = name.chars();
+    match chars.next() {
+        None => return Err("it is empty"),
+        Some(first) if !first.is_ascii_lowercase() => {
+            return Err("it must start with a lowercase ASCII letter");
+        }
+        Some(_) => {}
+    }
+    if name.len() > 64 {
+        return Err("it is longer than 64 characters");
+    }
+    if !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-') {
+        return Err("only lowercase ASCII letters, digits, `_` and `-` are allowed");
+    }
+    if RESERVED_NAMES.contains(&name) {
+        return Err("it is reserved by the API (GET /api/ping)");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<AppConfig, String> {
+        AppConfig::parse(text, PathBuf::from("infra")).map_err(|error| match error {
+            ParseError::Yaml(e) => e.to_string(),
+            ParseError::ResourceName { name, reason } => format!("{name}: {reason}"),
+        })
+    }
+
+    #[test]
+    fn reads_resources_with_defaults() {
+        let config = parse(
+            "resources:\n  mocks: { backend: memory, seed: seed/mocks.json }\n  \
+             audit: { backend: dynamodb, table: audit-log, operations: [list, get] }\n",
+        )
+        .unwrap();
+        let mocks = &config.resources["mocks"];
+        assert_eq!(mocks.backend, BackendKind::Memory);
+        assert_eq!(mocks.operations, Operation::all());
+        assert_eq!(
+            config.seed_path(mocks),
+            Some(PathBuf::from("infra/seed/mocks.json"))
+        );
+        let audit = &config.resources["audit"];
+        assert_eq!(audit.table.as_deref(), Some("audit-log"));
+        assert_eq!(audit.operations, vec![Operation::List, Operation::Get]);
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_serve() {
+        let refused = |text: &str, fragment: &str| {
+            let message = parse(text).expect_err(text);
+            assert!(message.contains(fragment), "{text}: {message}");
+        };
+        refused(
+            "resources:\n  x: { backend: redis }\n",
+            "unknown variant `redis`",
+        );
+        refused(
+            "resources:\n  x: { backend: memory, sed: a }\n",
+            "unknown field `sed`",
+        );
+        refused(
+            "resources:\n  x: { backend: memory, operations: [patch] }\n",
+            "unknown variant `patch`",
+        );
+        refused("resource: {}\n", "unknown field `resource`");
+        refused(
+            "resources:\n  Users: { backend: memory }\n",
+            "Users: it must start with a lowercase",
+        );
+        refused(
+            "resources:\n  ping: { backend: memory }\n",
+            "ping: it is reserved",
+        );
+        refused(
+            "resources:\n  a/b: { backend: memory }\n",
+            "a/b: only lowercase",
+        );
+    }
+
+    #[test]
+    fn the_repository_declaration_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/app.yaml");
+        let config = AppConfig::load(&path).unwrap();
+        assert!(config.resources.contains_key("mocks"));
+    }
+}

@@ -1,0 +1,28 @@
+//! A generic CRUD REST API over pluggable backends.
+//!
+//! A request passes through, in order:
+//!
+//! - [`logging`]: request id and the one JSON log line per request;
+//! - [`router`]: routes and handlers of the HTTP contract;
+//! - [`query`] (lists) or [`record`] (bodies and ids): input parsed once into typed values;
+//! - [`mapper`]: the resource's [`backend::Backend`], chosen at start-up from [`config`];
+//! - [`error`]: the only place a failure becomes a status and a JSON body.
+//!
+//! [`cursor`] is the opaque `offset` token; [`server`] serves the router on a
+//! local socket. Whether the process runs in Lambda is known only to `main.rs`.
+
+pub mod backend;
+pub mod config;
+pub mod cursor;
+pub mod error;
+pub mod logging;
+pub mod mapper;
+pub mod query;
+pub mod record;
+pub mod router;
+pub mod server;
+
+pub use config::AppConfig;
+pub use error::ApiError;
+pub use mapper::{Resource, ResourceMap};
+pub use router::router;

@@ -1,0 +1,104 @@
+//! Structured JSON logs: the subscriber, the request id, and one line per request.
+//!
+//! Each request gets an id (the caller's `x-request-id` when it is sane, else a
+//! new UUID), echoed in the response's `x-request-id` header and carried in a
+//! task-local so an internal error can be logged and answered with it.
+
+use std::time::Instant;
+
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing_subscriber::EnvFilter;
+
+/// The header a request id travels in, both ways.
+pub static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Longest caller-supplied request id that is kept.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// Installs the JSON subscriber on stdout; `RUST_LOG` sets the level (default `info`).
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_env_filter(filter)
+        .init();
+}
+
+/// The id of the request being served, or `-` outside one.
+pub fn current_request_id() -> String {
+    REQUEST_ID
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| "-".to_owned())
+}
+
+/// Middleware: assigns the request id and logs the request once it is answered.
+pub async fn trace_requests(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id =
+        caller_request_id(request.headers()).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+
+    let mut response = REQUEST_ID
+        .scope(request_id.clone(), next.run(request))
+        .await;
+
+    let status = response.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(
+        request_id = %request_id,
+        method = %method,
+        path = %path,
+        status,
+        latency_ms,
+        "request"
+    );
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response
+            .headers_mut()
+            .insert(REQUEST_ID_HEADER.clone(), value);
+    }
+    response
+}
+
+/// A caller's id is kept only if it is short and plain, so it cannot forge log
+/// structure or bloat every line.
+fn caller_request_id(headers: &HeaderMap) -> Option<String> {
+    let id = headers.get(&REQUEST_ID_HEADER)?.to_str().ok()?;
+    let plain = !id.is_empty()
+        && id.len() <= MAX_REQUEST_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    plain.then(|| id.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_only_plain_caller_ids() {
+        let check = |value: &str, kept: bool| {
+            let mut headers = HeaderMap::new();
+            headers.insert(&REQUEST_ID_HEADER, HeaderValue::from_str(value).unwrap());
+            assert_eq!(caller_request_id(&headers).is_some(), kept, "{value:?}");
+        };
+        check("c0ffee-12.ab_C", true);
+        check("", false);
+        check("a b", false);
+        check("a\"}", false);
+        check(&"a".repeat(MAX_REQUEST_ID_LEN + 1), false);
+        assert_eq!(caller_request_id(&HeaderMap::new()), None);
+    }
+}

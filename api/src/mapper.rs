@@ -1,0 +1,204 @@
+//! The mapper: each resource name to the backend that stores it.
+//!
+//! Built once at start-up from [`AppConfig`]; a resource that cannot be served
+//! (a backend this build lacks, an unreadable seed) stops the process with a
+//! message naming it, instead of failing its first request.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use crate::backend::Backend;
+use crate::backend::memory::MemoryBackend;
+use crate::config::{AppConfig, BackendKind, Operation};
+use crate::record::{InvalidBody, NewRecord};
+
+/// A served resource: its backend and what clients may do with it.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub backend: Arc<dyn Backend>,
+    pub operations: Vec<Operation>,
+}
+
+impl Resource {
+    /// A resource allowing every operation.
+    pub fn new(backend: Arc<dyn Backend>) -> Self {
+        Self {
+            backend,
+            operations: Operation::all(),
+        }
+    }
+
+    pub fn allows(&self, operation: Operation) -> bool {
+        self.operations.contains(&operation)
+    }
+}
+
+/// Every served resource by name.
+#[derive(Debug, Clone, Default)]
+pub struct ResourceMap {
+    resources: HashMap<String, Resource>,
+}
+
+/// Why a resource could not be set up.
+#[derive(Debug, Error)]
+pub enum MapperError {
+    #[error(
+        "resource `{resource}` uses backend `{backend}`, which this build cannot serve yet; \
+         use `memory` or remove the resource from the app declaration"
+    )]
+    BackendUnavailable {
+        resource: String,
+        backend: BackendKind,
+    },
+    #[error("resource `{resource}`: cannot read seed file {path}: {source}")]
+    SeedRead {
+        resource: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("resource `{resource}`: seed file {path} must be a JSON array of objects: {reason}")]
+    SeedInvalid {
+        resource: String,
+        path: PathBuf,
+        reason: String,
+    },
+}
+
+impl ResourceMap {
+    /// Sets up every resource of `config`.
+    pub fn from_config(config: &AppConfig) -> Result<Self, MapperError> {
+        let mut map = Self::default();
+        for (name, declared) in &config.resources {
+            let backend: Arc<dyn Backend> = match declared.backend {
+                BackendKind::Memory => {
+                    let seed = match config.seed_path(declared) {
+                        Some(path) => read_seed(name, &path)?,
+                        None => Vec::new(),
+                    };
+                    Arc::new(MemoryBackend::with_records(seed))
+                }
+                backend @ BackendKind::Dynamodb => {
+                    return Err(MapperError::BackendUnavailable {
+                        resource: name.clone(),
+                        backend,
+                    });
+                }
+            };
+            map = map.with(
+                name,
+                Resource {
+                    backend,
+                    operations: declared.operations.clone(),
+                },
+            );
+        }
+        Ok(map)
+    }
+
+    /// Adds (or replaces) a resource; for building maps in code and tests.
+    pub fn with(mut self, name: &str, resource: Resource) -> Self {
+        self.resources.insert(name.to_owned(), resource);
+        self
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Resource> {
+        self.resources.get(name)
+    }
+
+    /// Resource names, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.resources.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+}
+
+/// Reads a seed file: a JSON array of records, each valid as a create body.
+pub fn read_seed(resource: &str, path: &Path) -> Result<Vec<NewRecord>, MapperError> {
+    let invalid = |reason: String| MapperError::SeedInvalid {
+        resource: resource.to_owned(),
+        path: path.to_owned(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|source| MapperError::SeedRead {
+        resource: resource.to_owned(),
+        path: path.to_owned(),
+        source,
+    })?;
+    let items: Vec<serde_json::Value> =
+        serde_json::from_slice(&bytes).map_err(|err| invalid(err.to_string()))?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            // Seeds obey the same rules as a POST body, so every seeded record
+            // can be read, updated and deleted over HTTP.
+            let body = serde_json::to_vec(item).map_err(|err| invalid(err.to_string()))?;
+            NewRecord::from_body(&body)
+                .map_err(|err: InvalidBody| invalid(format!("item {index}: {err}")))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(yaml: &str, dir: &Path) -> AppConfig {
+        let path = dir.join("app.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        AppConfig::load(&path).unwrap()
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("api-mapper-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn an_unavailable_backend_fails_at_start_up_naming_the_resource() {
+        let dir = temp_dir("unavailable");
+        let error = ResourceMap::from_config(&config(
+            "resources:\n  users: { backend: dynamodb }\n",
+            &dir,
+        ))
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "resource `users` uses backend `dynamodb`, which this build cannot serve yet; \
+             use `memory` or remove the resource from the app declaration"
+        );
+    }
+
+    #[test]
+    fn seed_errors_name_the_file_and_the_item() {
+        let dir = temp_dir("seed");
+        std::fs::write(dir.join("bad.json"), r#"[{"id":"a"},{"name":"no id"}]"#).unwrap();
+        let error = ResourceMap::from_config(&config(
+            "resources:\n  things: { backend: memory, seed: bad.json }\n",
+            &dir,
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with("resource `things`: seed file "),
+            "{error}"
+        );
+        assert!(
+            error.ends_with("item 1: `id` is missing from the request body"),
+            "{error}"
+        );
+
+        let error = ResourceMap::from_config(&config(
+            "resources:\n  things: { backend: memory, seed: missing.json }\n",
+            &dir,
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("cannot read seed file"), "{error}");
+    }
+}
