@@ -1,0 +1,47 @@
+# The project's entry points. `make run` and `make test` work on a fresh clone:
+# every tool beyond the Rust toolchain is installed here, into .venv (git-ignored).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV         := .venv
+CARGO_LAMBDA := $(VENV)/bin/cargo-lambda
+# Pinned: a new cargo-lambda (and the zig it brings) must be a reviewed change.
+CARGO_LAMBDA_VERSION := 1.9.2
+LAMBDA_TARGET := aarch64-unknown-linux-gnu
+
+.PHONY: help run test fmt clippy unit lambda clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+run: ## Serve the API on http://127.0.0.1:8000 (PORT=... to change)
+	cargo run --release -p api -- --config infra/app.yaml
+
+test: fmt clippy unit ## Everything CI runs
+
+fmt:
+	cargo fmt --all -- --check
+
+clippy:
+	cargo clippy --workspace --all-targets -- -D warnings
+
+unit:
+	cargo test --workspace
+
+lambda: $(CARGO_LAMBDA) ## Build the arm64 Lambda zip into target/lambda/api/bootstrap.zip
+	rustup target list --installed | grep -qx $(LAMBDA_TARGET) || rustup target add $(LAMBDA_TARGET)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip -p api
+	@ls -l target/lambda/api/bootstrap.zip
+
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+
+$(CARGO_LAMBDA): $(VENV)/bin/python
+	$(VENV)/bin/pip install --quiet cargo-lambda==$(CARGO_LAMBDA_VERSION)
+
+clean: ## Remove build outputs and the tool venv
+	cargo clean
+	rm -rf $(VENV)

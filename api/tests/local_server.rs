@@ -1,0 +1,188 @@
+//! The `api` binary as `make run` starts it: a real process on a real socket.
+//!
+//! Covers what only the binary does: reading `--config`, binding `--port`,
+//! the first log line, refusing to start on a declaration it cannot serve,
+//! and shutting down cleanly on SIGTERM.
+
+#![allow(clippy::unwrap_used)] // a test that cannot go on should panic, loudly
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+fn repo_config() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/app.yaml")
+}
+
+/// The binary, killed when dropped so a failing test leaves no process behind.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts the binary on a free port and waits for its `listening` line.
+    fn start(config: &Path) -> (Server, Value) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_api"))
+            .args(["--port", "0", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .env_remove("AWS_LAMBDA_RUNTIME_API")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        let url = first["url"].as_str().unwrap().to_owned();
+        let port = url
+            .trim_start_matches("http://127.0.0.1:")
+            .trim_end_matches("/api")
+            .parse()
+            .unwrap();
+        (Server { child, port }, first)
+    }
+
+    /// One HTTP/1.1 request on a fresh connection; returns the status and body.
+    fn request(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\
+             content-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let status = response[9..12].parse().unwrap();
+        let body = response.split_once("\r\n\r\n").unwrap().1.to_owned();
+        (status, body)
+    }
+}
+
+#[test]
+fn serves_the_declared_resources_and_says_so_first() {
+    let (server, first_line) = Server::start(&repo_config());
+    assert_eq!(first_line["message"], "listening");
+    assert_eq!(first_line["resources"], "mocks (memory)");
+
+    let (status, body) = server.request("GET", "/api/mocks", "");
+    assert_eq!(status, 200);
+    let records: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(records[0]["id"], "000-1");
+    assert_eq!(records[1]["id"], "000-2");
+
+    let (status, _) = server.request("POST", "/api/mocks", r#"{"id":"000-3"}"#);
+    assert_eq!(status, 201);
+    assert_eq!(server.request("GET", "/api/mocks/000-3", "").0, 200);
+}
+
+#[test]
+fn stops_cleanly_on_sigterm() {
+    let (mut server, _) = Server::start(&repo_config());
+    assert_eq!(server.request("GET", "/api/ping", "").0, 200);
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running 10 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status {status}");
+}
+
+#[test]
+fn refuses_to_start_on_a_backend_it_cannot_serve() {
+    let dir = std::env::temp_dir().join(format!("api-refuses-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("app.yaml");
+    std::fs::write(&config, "resources:\n  users: { backend: dynamodb }\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_api"))
+        .args(["--port", "0", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "resource `users` uses backend `dynamodb`, which this build cannot serve yet"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn refuses_to_start_without_its_declaration() {
+    let output = Command::new(env!("CARGO_BIN_EXE_api"))
+        .args(["--port", "0", "--config", "/nonexistent/app.yaml"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot read /nonexistent/app.yaml"),
+        "{stderr}"
+    );
+}
+
+/// Every `curl` line of the README, in order, against a fresh server: each must
+/// get a 2xx, so the documentation cannot drift from the API.
+#[test]
+fn the_readme_curl_examples_work() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    let (server, _) = Server::start(&repo_config());
+    let examples: Vec<&str> = readme
+        .lines()
+        .filter(|line| line.starts_with("curl "))
+        .collect();
+    assert!(examples.len() >= 3, "the README shows curl examples");
+    for example in examples {
+        let command = example
+            .split("   #")
+            .next()
+            .unwrap()
+            .replace("localhost:8000", &format!("127.0.0.1:{}", server.port));
+        let output = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{command} --max-time 10 -o /dev/null -w '%{{http_code}}'"
+            ))
+            .output()
+            .unwrap();
+        let status = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && status.starts_with('2'),
+            "{example}: status {status}, {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
