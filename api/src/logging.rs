@@ -71,15 +71,16 @@ pub async fn trace_requests(request: Request, next: Next) -> Response {
     response
 }
 
-/// A caller's id is kept only if it is short and plain, so it cannot forge log
-/// structure or bloat every line.
+/// A caller's id is kept only if it is short and plain (UUID or base64
+/// characters, as API Gateway's REST and HTTP API ids are), so it cannot
+/// forge log structure or bloat every line.
 fn caller_request_id(headers: &HeaderMap) -> Option<String> {
     let id = headers.get(&REQUEST_ID_HEADER)?.to_str().ok()?;
     let plain = !id.is_empty()
         && id.len() <= MAX_REQUEST_ID_LEN
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        && id.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'=' | b'+' | b'/')
+        });
     plain.then(|| id.to_owned())
 }
 
@@ -95,6 +96,7 @@ mod tests {
             assert_eq!(caller_request_id(&headers).is_some(), kept, "{value:?}");
         };
         check("c0ffee-12.ab_C", true);
+        check("UvXAdI4PoAMEfUj=", true);
         check("", false);
         check("a b", false);
         check("a\"}", false);

@@ -1,0 +1,590 @@
+//! API Gateway events through the real `api` binary, as Lambda runs it.
+//!
+//! The router tests never see what happens between API Gateway and the router:
+//! lambda_http turning an event into a request (stage prefix, base64 bodies,
+//! the query string rebuilt from the parameter maps, merged headers), the
+//! response turned back into JSON (`multiValueHeaders`, text or base64), and
+//! `main.rs`'s Lambda branch with its request-id layer. So each test starts
+//! the binary exactly as Lambda starts `bootstrap` (the same environment
+//! variables, `AWS_LAMBDA_RUNTIME_API` pointing at a stub of the Runtime API
+//! on loopback) and feeds it events written from the AWS documentation's REST
+//! API (v1) proxy format and HTTP API payload format 2.0 (`tests/events/`).
+//!
+//! Each test starts its own process: the memory backend lives in it, so the
+//! tests share nothing and run in any order, in parallel.
+
+#![allow(clippy::unwrap_used)] // a test that cannot go on should panic, loudly
+
+use std::io::Read as _;
+use std::path::{Path as FsPath, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Map, Value, json};
+use tokio::sync::{Mutex, mpsc};
+
+/// Longest wait for anything: a broken binary fails the test instead of hanging it.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:crud-api";
+
+// ---------------------------------------------------------------------------
+// The harness: a Runtime API stub and the binary polling it.
+// ---------------------------------------------------------------------------
+
+/// One event handed to the function, under Lambda's invocation id.
+#[derive(Debug)]
+struct Invocation {
+    id: String,
+    event: Value,
+}
+
+/// What the function posted back to the Runtime API.
+enum Report {
+    Response {
+        id: String,
+        body: Value,
+    },
+    /// An invocation error or an init error, with the function's own words.
+    Failure(String),
+}
+
+/// The stub's state: events waiting to be polled, and a channel for reports.
+struct RuntimeApi {
+    invocations: Mutex<mpsc::UnboundedReceiver<Invocation>>,
+    reports: mpsc::UnboundedSender<Report>,
+}
+
+type Stub = State<Arc<RuntimeApi>>;
+
+/// `GET .../invocation/next`: a long poll, answered once an event is queued,
+/// as the real Runtime API does.
+async fn next_invocation(State(api): Stub) -> Response {
+    let Some(Invocation { id, event }) = api.invocations.lock().await.recv().await else {
+        // The test is over; the process is being killed anyway.
+        return StatusCode::GONE.into_response();
+    };
+    let deadline = SystemTime::now() + Duration::from_secs(30);
+    let deadline_ms = deadline.duration_since(UNIX_EPOCH).unwrap().as_millis();
+    let headers = [
+        ("lambda-runtime-aws-request-id", id),
+        ("lambda-runtime-deadline-ms", deadline_ms.to_string()),
+        (
+            "lambda-runtime-invoked-function-arn",
+            FUNCTION_ARN.to_owned(),
+        ),
+    ];
+    (headers, axum::Json(event)).into_response()
+}
+
+async fn invocation_response(State(api): Stub, Path(id): Path<String>, body: Bytes) -> StatusCode {
+    let report = match serde_json::from_slice(&body) {
+        Ok(body) => Report::Response { id, body },
+        Err(error) => Report::Failure(format!(
+            "invocation {id} answered with something that is not JSON ({error}): {}",
+            String::from_utf8_lossy(&body)
+        )),
+    };
+    let _ = api.reports.send(report);
+    StatusCode::ACCEPTED
+}
+
+async fn invocation_error(State(api): Stub, Path(id): Path<String>, body: Bytes) -> StatusCode {
+    let failure = format!("invocation {id} failed: {}", String::from_utf8_lossy(&body));
+    let _ = api.reports.send(Report::Failure(failure));
+    StatusCode::ACCEPTED
+}
+
+async fn init_error(State(api): Stub, body: Bytes) -> StatusCode {
+    let failure = format!("initialisation failed: {}", String::from_utf8_lossy(&body));
+    let _ = api.reports.send(Report::Failure(failure));
+    StatusCode::ACCEPTED
+}
+
+/// The `api` binary in Lambda mode, with its Runtime API. Dropping it kills
+/// the process, so a failing test leaves nothing behind.
+struct Lambda {
+    process: Child,
+    invocations: mpsc::UnboundedSender<Invocation>,
+    reports: mpsc::UnboundedReceiver<Report>,
+}
+
+impl Drop for Lambda {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+impl Lambda {
+    /// The function as the CloudFormation template configures it.
+    async fn start() -> Self {
+        Self::start_with_env(&[("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true")]).await
+    }
+
+    async fn start_with_env(extra_env: &[(&str, &str)]) -> Self {
+        let (invocations, queued) = mpsc::unbounded_channel();
+        let (reported, reports) = mpsc::unbounded_channel();
+        let api = Arc::new(RuntimeApi {
+            invocations: Mutex::new(queued),
+            reports: reported,
+        });
+        let stub = Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next_invocation))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(invocation_response),
+            )
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/error",
+                post(invocation_error),
+            )
+            .route("/2018-06-01/runtime/init/error", post(init_error))
+            .with_state(api);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let runtime_api = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move { axum::serve(listener, stub).await });
+
+        let process = Command::new(env!("CARGO_BIN_EXE_api"))
+            // Whatever the developer's shell has, this test decides.
+            .env_remove("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH")
+            .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
+            .env("AWS_LAMBDA_FUNCTION_NAME", "crud-api")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("API_CONFIG", repo_path("infra/app.yaml"))
+            .env("RUST_LOG", "warn")
+            .envs(extra_env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            // Read only once the process has exited, to explain a failure.
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Self {
+            process,
+            invocations,
+            reports,
+        }
+    }
+
+    /// Invokes the function with `event` and returns its response JSON
+    /// (`statusCode`, `headers`/`multiValueHeaders`, `body`, `isBase64Encoded`).
+    async fn invoke(&mut self, event: Value) -> Value {
+        let id = uuid::Uuid::new_v4().to_string();
+        let invocation = Invocation {
+            id: id.clone(),
+            event,
+        };
+        self.invocations.send(invocation).unwrap();
+        match tokio::time::timeout(TIMEOUT, self.reports.recv()).await {
+            Ok(Some(Report::Response { id: answered, body })) => {
+                assert_eq!(answered, id, "a response for another invocation");
+                body
+            }
+            Ok(Some(Report::Failure(failure))) => panic!("{failure}"),
+            Ok(None) => unreachable!("the stub keeps its sender while it runs"),
+            Err(_) => panic!("no response within {TIMEOUT:?}; {}", self.state()),
+        }
+    }
+
+    /// Whether the process still runs, and if not, what it said before dying.
+    fn state(&mut self) -> String {
+        match self.process.try_wait() {
+            Ok(Some(status)) => {
+                let mut stderr = String::new();
+                if let Some(mut pipe) = self.process.stderr.take() {
+                    let _ = pipe.read_to_string(&mut stderr);
+                }
+                format!("the binary exited ({status}): {stderr}")
+            }
+            _ => "the binary is still running".to_owned(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Events and responses.
+// ---------------------------------------------------------------------------
+
+fn repo_path(relative: &str) -> PathBuf {
+    FsPath::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
+}
+
+fn read_json(path: &FsPath) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"))
+}
+
+/// An event from `tests/events/`, as API Gateway sends it.
+fn fixture(name: &str) -> Value {
+    read_json(
+        &FsPath::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/events")
+            .join(name),
+    )
+}
+
+/// The records the `mocks` resource starts with.
+fn seed() -> Vec<Value> {
+    serde_json::from_value(read_json(&repo_path("infra/seed/mocks.json"))).unwrap()
+}
+
+/// A REST API (v1) proxy event for `method path_and_query` with an optional
+/// JSON `body`, made from the GET fixture the way API Gateway fills in a
+/// request through `ANY /{proxy+}` on stage `prod`.
+fn rest_event(method: &str, path_and_query: &str, body: Option<&str>) -> Value {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let mut event = fixture("rest-get-record.json");
+    event["httpMethod"] = json!(method);
+    event["path"] = json!(path);
+    event["pathParameters"] = json!({ "proxy": path.trim_start_matches('/') });
+    let context = &mut event["requestContext"];
+    context["httpMethod"] = json!(method);
+    context["path"] = json!(format!("/prod{path}"));
+    // Each request has its own id at API Gateway, as here.
+    context["requestId"] = json!(uuid::Uuid::new_v4().to_string());
+    if !query.is_empty() {
+        // API Gateway sends the decoded parameters twice: the last value of
+        // each name, and all of them.
+        let mut last = Map::new();
+        let mut all = Map::new();
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            last.insert(name.to_string(), json!(value));
+            let values = all.entry(name.to_string()).or_insert_with(|| json!([]));
+            values.as_array_mut().unwrap().push(json!(value));
+        }
+        event["queryStringParameters"] = Value::Object(last);
+        event["multiValueQueryStringParameters"] = Value::Object(all);
+    }
+    if let Some(body) = body {
+        set_header(&mut event, "Content-Type", "application/json");
+        event["body"] = json!(body);
+    }
+    event
+}
+
+/// Sets a request header in both maps of a REST event, as API Gateway does.
+fn set_header(event: &mut Value, name: &str, value: &str) {
+    event["headers"][name] = json!(value);
+    event["multiValueHeaders"][name] = json!([value]);
+}
+
+fn status(reply: &Value) -> u64 {
+    reply["statusCode"].as_u64().unwrap()
+}
+
+/// A response header by name (any case). REST responses carry headers in
+/// `multiValueHeaders`, HTTP API ones in `headers`.
+fn header<'a>(reply: &'a Value, name: &str) -> Option<&'a str> {
+    let find = |map: &'a Value| {
+        map.as_object()?
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value)
+    };
+    match find(&reply["multiValueHeaders"]) {
+        Some(values) => values[0].as_str(),
+        None => find(&reply["headers"])?.as_str(),
+    }
+}
+
+/// The response body as JSON, checking it travels as JSON text: API Gateway
+/// passes a base64 body through undecoded unless binary media types are set.
+fn body_json(reply: &Value) -> Value {
+    assert_eq!(reply["isBase64Encoded"], json!(false), "{reply:#}");
+    let content_type = header(reply, "content-type").unwrap_or_default();
+    assert!(content_type.starts_with("application/json"), "{reply:#}");
+    serde_json::from_str(reply["body"].as_str().unwrap()).unwrap()
+}
+
+/// The message of an error response, checking the body is `{"error": "..."}`.
+fn error_message(reply: &Value) -> String {
+    let body = body_json(reply);
+    let object = body.as_object().unwrap();
+    assert_eq!(object.len(), 1, "{body}");
+    object["error"].as_str().unwrap().to_owned()
+}
+
+// ---------------------------------------------------------------------------
+// The tests.
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn reads_through_rest_events_answer_as_the_contract_says() {
+    let mut lambda = Lambda::start().await;
+    let seed = seed();
+    let cases = [
+        ("/api/ping", json!({ "result": "pong" })),
+        ("/api/mocks", json!(seed)),
+        ("/api/mocks/000-1", seed[0].clone()),
+        ("/api/mocks/000-2/", seed[1].clone()),
+    ];
+    for (path, expected) in cases {
+        let reply = lambda.invoke(rest_event("GET", path, None)).await;
+        assert_eq!(status(&reply), 200, "GET {path}: {reply:#}");
+        assert_eq!(body_json(&reply), expected, "GET {path}");
+    }
+
+    let reply = lambda
+        .invoke(rest_event("GET", "/api/mocks/nope", None))
+        .await;
+    assert_eq!(status(&reply), 404, "{reply:#}");
+    assert!(error_message(&reply).contains("nope"), "{reply:#}");
+}
+
+#[tokio::test]
+async fn list_pages_follow_the_next_offset_and_link_headers() {
+    let mut lambda = Lambda::start().await;
+    let seed = seed();
+
+    // `limit=1` arrives in both queryStringParameters and multiValueQueryStringParameters.
+    let first = lambda.invoke(fixture("rest-list-first-page.json")).await;
+    assert_eq!(status(&first), 200, "{first:#}");
+    assert_eq!(body_json(&first), json!([seed[0]]));
+    let offset = header(&first, "next-offset").expect("a next-offset header");
+    let link = header(&first, "link").expect("a link header");
+    let next = link
+        .strip_prefix("<?")
+        .and_then(|rest| rest.strip_suffix(r#">; rel="next""#))
+        .unwrap_or_else(|| panic!("not a query-only rel=\"next\" link: {link}"));
+    let params: Vec<&str> = next.split('&').collect();
+    assert!(params.contains(&"limit=1"), "link keeps the limit: {link}");
+    assert!(
+        params.contains(&format!("offset={offset}").as_str()),
+        "link carries the next-offset: {link}"
+    );
+
+    // Follow the link as a client would: its query on the path just called.
+    let second = lambda
+        .invoke(rest_event("GET", &format!("/api/mocks?{next}"), None))
+        .await;
+    assert_eq!(status(&second), 200, "{second:#}");
+    assert_eq!(body_json(&second), json!([seed[1]]));
+    assert_eq!(header(&second, "next-offset"), None, "{second:#}");
+    assert_eq!(header(&second, "link"), None, "{second:#}");
+}
+
+#[tokio::test]
+async fn create_stores_plain_and_base64_encoded_json_bodies() {
+    let mut lambda = Lambda::start().await;
+    let plain = fixture("rest-create-record.json");
+    let encoded = fixture("rest-create-record-base64.json");
+    let cases = [
+        (&plain, plain["body"].as_str().unwrap().as_bytes().to_vec()),
+        (
+            &encoded,
+            BASE64.decode(encoded["body"].as_str().unwrap()).unwrap(),
+        ),
+    ];
+    for (event, body) in cases {
+        let sent: Value = serde_json::from_slice(&body).unwrap();
+        let id = sent["id"].as_str().unwrap();
+        let reply = lambda.invoke(event.clone()).await;
+        assert_eq!(status(&reply), 201, "POST {id}: {reply:#}");
+        assert_eq!(body_json(&reply), sent, "POST {id}");
+        // Relative, so it resolves under the `/prod` stage the client called.
+        let location = format!("mocks/{id}");
+        assert_eq!(header(&reply, "location"), Some(location.as_str()));
+
+        let path = format!("/api/mocks/{id}");
+        let stored = lambda.invoke(rest_event("GET", &path, None)).await;
+        assert_eq!(status(&stored), 200, "GET {path}: {stored:#}");
+        assert_eq!(body_json(&stored), sent, "GET {path}");
+    }
+}
+
+#[tokio::test]
+async fn create_refuses_duplicates_non_objects_and_oversized_bodies() {
+    let mut lambda = Lambda::start().await;
+    let created = lambda.invoke(fixture("rest-create-record.json")).await;
+    assert_eq!(status(&created), 201, "{created:#}");
+
+    let duplicate = lambda.invoke(fixture("rest-create-record.json")).await;
+    assert_eq!(status(&duplicate), 409, "{duplicate:#}");
+    error_message(&duplicate);
+
+    let array = lambda
+        .invoke(rest_event("POST", "/api/mocks", Some("[1,2]")))
+        .await;
+    assert_eq!(status(&array), 400, "{array:#}");
+    let message = error_message(&array);
+    assert!(message.contains("JSON object"), "{message}");
+
+    // One byte over 400 KiB (DynamoDB's item size limit).
+    let padding = "x".repeat(400 * 1024);
+    let big = format!(r#"{{"id":"big","padding":"{padding}"}}"#);
+    let too_large = lambda
+        .invoke(rest_event("POST", "/api/mocks", Some(&big)))
+        .await;
+    assert_eq!(status(&too_large), 413, "{}", too_large["body"]);
+    error_message(&too_large);
+    let absent = lambda
+        .invoke(rest_event("GET", "/api/mocks/big", None))
+        .await;
+    assert_eq!(status(&absent), 404, "{absent:#}");
+}
+
+#[tokio::test]
+async fn update_merges_fields_and_never_creates() {
+    let mut lambda = Lambda::start().await;
+    let mut expected = seed()[0].clone();
+    expected["value"] = json!(51);
+    expected["open"] = json!(false);
+
+    let body = r#"{"value": 51, "open": false}"#;
+    let updated = lambda
+        .invoke(rest_event("PUT", "/api/mocks/000-1", Some(body)))
+        .await;
+    assert_eq!(status(&updated), 200, "{updated:#}");
+    assert_eq!(body_json(&updated), expected);
+    let read = lambda
+        .invoke(rest_event("GET", "/api/mocks/000-1", None))
+        .await;
+    assert_eq!(body_json(&read), expected);
+
+    let missing = lambda
+        .invoke(rest_event("PUT", "/api/mocks/000-9", Some(body)))
+        .await;
+    assert_eq!(status(&missing), 404, "{missing:#}");
+    error_message(&missing);
+    let still_missing = lambda
+        .invoke(rest_event("GET", "/api/mocks/000-9", None))
+        .await;
+    assert_eq!(status(&still_missing), 404, "{still_missing:#}");
+}
+
+#[tokio::test]
+async fn delete_answers_204_with_an_empty_body_then_the_record_is_gone() {
+    let mut lambda = Lambda::start().await;
+    let deleted = lambda
+        .invoke(rest_event("DELETE", "/api/mocks/000-2", None))
+        .await;
+    assert_eq!(status(&deleted), 204, "{deleted:#}");
+    assert_eq!(deleted["isBase64Encoded"], json!(false), "{deleted:#}");
+    let body = deleted["body"].as_str().unwrap_or_default();
+    assert!(body.is_empty(), "{deleted:#}");
+
+    let gone = lambda
+        .invoke(rest_event("GET", "/api/mocks/000-2", None))
+        .await;
+    assert_eq!(status(&gone), 404, "{gone:#}");
+    error_message(&gone);
+}
+
+#[tokio::test]
+async fn unknown_resources_are_404_and_unrouted_methods_405_with_allow() {
+    let mut lambda = Lambda::start().await;
+    let unknown = lambda
+        .invoke(rest_event("GET", "/api/nothing-here", None))
+        .await;
+    assert_eq!(status(&unknown), 404, "{unknown:#}");
+    error_message(&unknown);
+
+    let patch = lambda
+        .invoke(rest_event("PATCH", "/api/mocks", Some(r#"{"id":"000-1"}"#)))
+        .await;
+    assert_eq!(status(&patch), 405, "{patch:#}");
+    error_message(&patch);
+    let allow = header(&patch, "allow").unwrap_or_else(|| panic!("no allow header: {patch:#}"));
+    for method in ["GET", "POST"] {
+        assert!(allow.split(',').any(|m| m.trim() == method), "{allow}");
+    }
+}
+
+#[tokio::test]
+async fn the_response_request_id_is_the_rest_apis() {
+    let mut lambda = Lambda::start().await;
+    // A caller's own X-Request-Id loses to the gateway's, which is the one in
+    // API Gateway's access log.
+    let mut with_caller_id = rest_event("GET", "/api/ping", None);
+    set_header(&mut with_caller_id, "X-Request-Id", "chosen-by-the-caller");
+    let events = [
+        fixture("rest-get-record.json"),
+        fixture("rest-list-first-page.json"),
+        fixture("rest-create-record.json"),
+        fixture("rest-create-record-base64.json"),
+        rest_event("GET", "/api/mocks/nope", None),
+        with_caller_id,
+    ];
+    for event in events {
+        let gateway_id = event["requestContext"]["requestId"].as_str().unwrap();
+        let reply = lambda.invoke(event.clone()).await;
+        assert_eq!(
+            header(&reply, "x-request-id"),
+            Some(gateway_id),
+            "{reply:#}"
+        );
+    }
+}
+
+/// HTTP API request ids look like `UvXAdI4PoAMEfUj=`: main.rs copies it into
+/// `x-request-id`, but logging.rs keeps a caller's id only if it is made of
+/// letters, digits and `-_.`, so the `=` makes it replace the id with a new UUID.
+#[tokio::test]
+async fn the_response_request_id_is_the_http_apis() {
+    let mut lambda = Lambda::start().await;
+    let event = fixture("http-get-record.json");
+    let gateway_id = event["requestContext"]["requestId"].as_str().unwrap();
+    let reply = lambda.invoke(event.clone()).await;
+    assert_eq!(
+        header(&reply, "x-request-id"),
+        Some(gateway_id),
+        "{reply:#}"
+    );
+}
+
+#[tokio::test]
+async fn responses_are_json_text_not_base64() {
+    let mut lambda = Lambda::start().await;
+    let events = [
+        rest_event("GET", "/api/ping", None),
+        rest_event("GET", "/api/mocks", None),
+        rest_event("GET", "/api/mocks/000-1", None),
+        rest_event("GET", "/api/mocks/nope", None),
+        rest_event("GET", "/api/mocks?limit=oops", None),
+        rest_event("PATCH", "/api/mocks", None),
+        fixture("rest-create-record.json"),
+        fixture("http-get-record.json"),
+    ];
+    for event in events {
+        let reply = lambda.invoke(event).await;
+        // body_json checks isBase64Encoded and content-type.
+        body_json(&reply);
+    }
+}
+
+#[tokio::test]
+async fn an_http_api_v2_event_reads_a_record() {
+    let mut lambda = Lambda::start().await;
+    let reply = lambda.invoke(fixture("http-get-record.json")).await;
+    assert_eq!(status(&reply), 200, "{reply:#}");
+    assert_eq!(body_json(&reply), seed()[0]);
+}
+
+/// Without AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH, lambda_http puts the REST
+/// API's stage back in front of the path, and `/prod/api/mocks` matches no
+/// route. This is why the CloudFormation template must set that variable.
+#[tokio::test]
+async fn without_ignore_stage_in_path_the_stage_prefix_matches_no_route() {
+    let mut lambda = Lambda::start_with_env(&[]).await;
+    let reply = lambda.invoke(rest_event("GET", "/api/mocks", None)).await;
+    assert_eq!(status(&reply), 404, "{reply:#}");
+    assert_eq!(
+        body_json(&reply),
+        json!({ "error": "no route for GET /prod/api/mocks" })
+    );
+}
