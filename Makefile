@@ -11,13 +11,18 @@ CARGO_LAMBDA := $(VENV)/bin/cargo-lambda
 CARGO_LAMBDA_VERSION := 1.9.2
 LAMBDA_TARGET := aarch64-unknown-linux-gnu
 
-.PHONY: help run test fmt clippy unit lambda clean
+TEST_TOOLS   := $(VENV)/.test-tools-installed
+
+.PHONY: help run run-aws test fmt clippy unit emulator lambda clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-run: ## Serve the API on http://127.0.0.1:8000 (PORT=... to change)
-	cargo run --release -p api -- --config infra/app.yaml
+run: ## Serve the API on http://127.0.0.1:8000; dynamodb resources from the local store in data/
+	cargo run --release -p api -- --config infra/app.yaml --dynamodb embedded
+
+run-aws: ## Same, but dynamodb resources from DynamoDB (AWS_PROFILE, AWS_REGION, STACK_NAME)
+	cargo run --release -p api -- --config infra/app.yaml --dynamodb aws
 
 test: fmt clippy unit ## Everything CI runs
 
@@ -27,8 +32,15 @@ fmt:
 clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
 
-unit:
-	cargo test --workspace
+# Unit and end-to-end tests, with the AWS emulator started on a free loopback port.
+unit: $(TEST_TOOLS)
+	tools/with-emulator cargo test --workspace
+
+emulator: $(TEST_TOOLS) ## Install the pinned AWS emulator (ministack) into .venv
+
+$(TEST_TOOLS): tools/requirements-test.txt | $(VENV)/bin/python
+	$(VENV)/bin/pip install --quiet -r tools/requirements-test.txt
+	touch $@
 
 lambda: $(CARGO_LAMBDA) ## Build the arm64 Lambda zip into target/lambda/api/bootstrap.zip
 	rustup target list --installed | grep -qx $(LAMBDA_TARGET) || rustup target add $(LAMBDA_TARGET)
@@ -39,7 +51,7 @@ $(VENV)/bin/python:
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 
-$(CARGO_LAMBDA): $(VENV)/bin/python
+$(CARGO_LAMBDA): | $(VENV)/bin/python
 	$(VENV)/bin/pip install --quiet cargo-lambda==$(CARGO_LAMBDA_VERSION)
 
 clean: ## Remove build outputs and the tool venv

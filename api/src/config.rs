@@ -39,6 +39,16 @@ pub struct ResourceConfig {
     pub operations: Vec<Operation>,
 }
 
+impl ResourceConfig {
+    /// The DynamoDB table of the resource called `name`: its `table:`, else
+    /// `<stack>-<name>`. The deployer names the tables it creates with this.
+    pub fn table_name(&self, name: &str, stack_name: &str) -> String {
+        self.table
+            .clone()
+            .unwrap_or_else(|| format!("{stack_name}-{name}"))
+    }
+}
+
 /// Where a resource's records are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -87,12 +97,12 @@ const RESERVED_NAMES: &[&str] = &["ping"];
 /// Why `app.yaml` could not be used.
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} is not a valid app declaration: {source}")]
+    #[error("{path} is not a valid app declaration")]
     Parse {
         path: PathBuf,
         source: serde_yaml::Error,

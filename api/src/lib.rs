@@ -3,7 +3,7 @@
 //! A request passes through, in order:
 //!
 //! - [`logging`]: request id and the one JSON log line per request;
-//! - [`router`]: routes and handlers of the HTTP contract;
+//! - [`mod@router`]: routes and handlers of the HTTP contract;
 //! - [`query`] (lists) or [`record`] (bodies and ids): input parsed once into typed values;
 //! - [`mapper`]: the resource's [`backend::Backend`], chosen at start-up from [`config`];
 //! - [`error`]: the only place a failure becomes a status and a JSON body.

@@ -4,10 +4,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use anyhow::Context as _;
+use api::backend::embedded::EmbeddedStore;
+use api::config::BackendKind;
+use api::mapper::DynamoDbTarget;
 use api::{AppConfig, ResourceMap, logging, router, server};
 use axum::extract::Request;
 use axum::http::HeaderValue;
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use lambda_http::request::RequestContext;
 
 /// Serves the CRUD API of an app declaration. Inside AWS Lambda (when
@@ -19,6 +22,18 @@ struct Cli {
     /// The app declaration: which resources exist and their backends.
     #[arg(long, env = "API_CONFIG", default_value = "infra/app.yaml")]
     config: PathBuf,
+    /// Where `dynamodb` resources are served from. Locally the default is the
+    /// embedded store, so a local run never writes to a real table by
+    /// accident; in Lambda it is always DynamoDB.
+    #[arg(long, env = "API_DYNAMODB", value_enum, default_value_t = DynamoDbChoice::Embedded)]
+    dynamodb: DynamoDbChoice,
+    /// Directory of the embedded store's database file.
+    #[arg(long, env = "API_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    /// Stack whose tables `dynamodb` resources use: `<stack>-<resource>`,
+    /// unless app.yaml names the table.
+    #[arg(long, env = "STACK_NAME", default_value = "serverless-api")]
+    stack_name: String,
     /// Address to listen on (local server only).
     #[arg(long, default_value = "127.0.0.1")]
     host: IpAddr,
@@ -27,21 +42,44 @@ struct Cli {
     port: u16,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DynamoDbChoice {
+    /// The local embedded store under --data-dir.
+    Embedded,
+    /// DynamoDB, through the standard AWS configuration chain
+    /// (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...).
+    Aws,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     logging::init();
+    let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
     let config = AppConfig::load(&cli.config)?;
-    let resources = ResourceMap::from_config(&config)?;
-    let summary: Vec<String> = config
+    let dynamodb_choice = if in_lambda {
+        DynamoDbChoice::Aws
+    } else {
+        cli.dynamodb
+    };
+    let uses_dynamodb = config
         .resources
-        .iter()
-        .map(|(name, resource)| format!("{name} ({})", resource.backend))
-        .collect();
-    let app = router(resources);
+        .values()
+        .any(|resource| resource.backend == BackendKind::Dynamodb);
+    let dynamodb = if uses_dynamodb {
+        dynamodb_target(dynamodb_choice, &cli).await?
+    } else {
+        DynamoDbTarget::Unavailable
+    };
+    // The first line says where data goes, before anything can be written.
+    tracing::info!(
+        resources = %describe(&config, &dynamodb),
+        "serving {} resources",
+        config.resources.len()
+    );
+    let app = router(ResourceMap::from_config(&config, &dynamodb)?);
 
-    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-        tracing::info!(resources = %summary.join(", "), "serving Lambda invocations");
+    if in_lambda {
         let app = app.layer(axum::middleware::map_request(with_gateway_request_id));
         return lambda_http::run(app)
             .await
@@ -52,13 +90,48 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen on {address}"))?;
-    tracing::info!(
-        resources = %summary.join(", "),
-        url = %format!("http://{}/api", listener.local_addr()?),
-        "listening"
-    );
+    tracing::info!(url = %format!("http://{}/api", listener.local_addr()?), "listening");
     server::serve(listener, app, server::shutdown_signal()).await?;
     Ok(())
+}
+
+async fn dynamodb_target(choice: DynamoDbChoice, cli: &Cli) -> anyhow::Result<DynamoDbTarget> {
+    Ok(match choice {
+        DynamoDbChoice::Aws => {
+            let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            DynamoDbTarget::Aws {
+                client: aws_sdk_dynamodb::Client::new(&sdk_config),
+                stack_name: cli.stack_name.clone(),
+            }
+        }
+        DynamoDbChoice::Embedded => {
+            DynamoDbTarget::Embedded(EmbeddedStore::open(&cli.data_dir.join("api.redb"))?)
+        }
+    })
+}
+
+/// `mocks (memory), users (dynamodb: embedded store data/api.redb)`.
+fn describe(config: &AppConfig, dynamodb: &DynamoDbTarget) -> String {
+    config
+        .resources
+        .iter()
+        .map(|(name, resource)| match (resource.backend, dynamodb) {
+            (BackendKind::Dynamodb, DynamoDbTarget::Embedded(store)) => {
+                format!(
+                    "{name} (dynamodb: embedded store {}, not AWS)",
+                    store.path().display()
+                )
+            }
+            (BackendKind::Dynamodb, DynamoDbTarget::Aws { stack_name, .. }) => {
+                format!(
+                    "{name} (dynamodb: table {})",
+                    resource.table_name(name, stack_name)
+                )
+            }
+            (backend, _) => format!("{name} ({backend})"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Uses API Gateway's request id as ours, so our log lines match its access log.

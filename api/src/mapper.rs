@@ -1,8 +1,10 @@
 //! The mapper: each resource name to the backend that stores it.
 //!
-//! Built once at start-up from [`AppConfig`]; a resource that cannot be served
-//! (a backend this build lacks, an unreadable seed) stops the process with a
-//! message naming it, instead of failing its first request.
+//! Built once at start-up from [`AppConfig`] and a [`DynamoDbTarget`] saying
+//! where `dynamodb` resources live in this process (real DynamoDB, or the
+//! local embedded store). A resource that cannot be served (no target, an
+//! unreadable seed) stops the process with a message naming it, instead of
+//! failing its first request.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -11,6 +13,8 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use crate::backend::Backend;
+use crate::backend::dynamodb::DynamoDbBackend;
+use crate::backend::embedded::{EmbeddedStore, EmbeddedStoreError};
 use crate::backend::memory::MemoryBackend;
 use crate::config::{AppConfig, BackendKind, Operation};
 use crate::record::{InvalidBody, NewRecord};
@@ -42,18 +46,38 @@ pub struct ResourceMap {
     resources: HashMap<String, Resource>,
 }
 
+/// Where this process serves `dynamodb` resources from.
+#[derive(Debug, Clone)]
+pub enum DynamoDbTarget {
+    /// None: a declaration with a `dynamodb` resource is refused.
+    Unavailable,
+    /// DynamoDB (or an emulator) through one client for the whole process;
+    /// tables are named as [`crate::config::ResourceConfig::table_name`] says for `stack_name`.
+    Aws {
+        client: aws_sdk_dynamodb::Client,
+        stack_name: String,
+    },
+    /// The local embedded store, seeded from the resources' seed files.
+    Embedded(EmbeddedStore),
+}
+
 /// Why a resource could not be set up.
 #[derive(Debug, Error)]
 pub enum MapperError {
     #[error(
-        "resource `{resource}` uses backend `{backend}`, which this build cannot serve yet; \
-         use `memory` or remove the resource from the app declaration"
+        "resource `{resource}` uses backend `{backend}`, which this process was not given \
+         a target for"
     )]
     BackendUnavailable {
         resource: String,
         backend: BackendKind,
     },
-    #[error("resource `{resource}`: cannot read seed file {path}: {source}")]
+    #[error("resource `{resource}` cannot be served from the embedded store")]
+    EmbeddedStore {
+        resource: String,
+        source: EmbeddedStoreError,
+    },
+    #[error("resource `{resource}`: cannot read seed file {path}")]
     SeedRead {
         resource: String,
         path: PathBuf,
@@ -68,19 +92,32 @@ pub enum MapperError {
 }
 
 impl ResourceMap {
-    /// Sets up every resource of `config`.
-    pub fn from_config(config: &AppConfig) -> Result<Self, MapperError> {
+    /// Sets up every resource of `config`, `dynamodb` ones on `dynamodb`.
+    pub fn from_config(config: &AppConfig, dynamodb: &DynamoDbTarget) -> Result<Self, MapperError> {
         let mut map = Self::default();
         for (name, declared) in &config.resources {
-            let backend: Arc<dyn Backend> = match declared.backend {
-                BackendKind::Memory => {
-                    let seed = match config.seed_path(declared) {
-                        Some(path) => read_seed(name, &path)?,
-                        None => Vec::new(),
-                    };
-                    Arc::new(MemoryBackend::with_records(seed))
+            let seed = || match config.seed_path(declared) {
+                Some(path) => read_seed(name, &path),
+                None => Ok(Vec::new()),
+            };
+            let backend: Arc<dyn Backend> = match (declared.backend, dynamodb) {
+                (BackendKind::Memory, _) => Arc::new(MemoryBackend::with_records(seed()?)),
+                (BackendKind::Dynamodb, DynamoDbTarget::Aws { client, stack_name }) => {
+                    // Seeding real tables is the deployer's job, never a start-up side effect.
+                    Arc::new(DynamoDbBackend::new(
+                        client.clone(),
+                        declared.table_name(name, stack_name),
+                    ))
                 }
-                backend @ BackendKind::Dynamodb => {
+                (BackendKind::Dynamodb, DynamoDbTarget::Embedded(store)) => {
+                    Arc::new(store.resource(name, seed()?).map_err(|source| {
+                        MapperError::EmbeddedStore {
+                            resource: name.clone(),
+                            source,
+                        }
+                    })?)
+                }
+                (backend @ BackendKind::Dynamodb, DynamoDbTarget::Unavailable) => {
                     return Err(MapperError::BackendUnavailable {
                         resource: name.clone(),
                         backend,
@@ -162,15 +199,14 @@ mod tests {
     #[test]
     fn an_unavailable_backend_fails_at_start_up_naming_the_resource() {
         let dir = temp_dir("unavailable");
-        let error = ResourceMap::from_config(&config(
-            "resources:\n  users: { backend: dynamodb }\n",
-            &dir,
-        ))
+        let error = ResourceMap::from_config(
+            &config("resources:\n  users: { backend: dynamodb }\n", &dir),
+            &DynamoDbTarget::Unavailable,
+        )
         .unwrap_err();
         assert_eq!(
             error.to_string(),
-            "resource `users` uses backend `dynamodb`, which this build cannot serve yet; \
-             use `memory` or remove the resource from the app declaration"
+            "resource `users` uses backend `dynamodb`, which this process was not given a target for"
         );
     }
 
@@ -178,10 +214,13 @@ mod tests {
     fn seed_errors_name_the_file_and_the_item() {
         let dir = temp_dir("seed");
         std::fs::write(dir.join("bad.json"), r#"[{"id":"a"},{"name":"no id"}]"#).unwrap();
-        let error = ResourceMap::from_config(&config(
-            "resources:\n  things: { backend: memory, seed: bad.json }\n",
-            &dir,
-        ))
+        let error = ResourceMap::from_config(
+            &config(
+                "resources:\n  things: { backend: memory, seed: bad.json }\n",
+                &dir,
+            ),
+            &DynamoDbTarget::Unavailable,
+        )
         .unwrap_err()
         .to_string();
         assert!(
@@ -193,10 +232,13 @@ mod tests {
             "{error}"
         );
 
-        let error = ResourceMap::from_config(&config(
-            "resources:\n  things: { backend: memory, seed: missing.json }\n",
-            &dir,
-        ))
+        let error = ResourceMap::from_config(
+            &config(
+                "resources:\n  things: { backend: memory, seed: missing.json }\n",
+                &dir,
+            ),
+            &DynamoDbTarget::Unavailable,
+        )
         .unwrap_err()
         .to_string();
         assert!(error.contains("cannot read seed file"), "{error}");

@@ -23,6 +23,28 @@ pub const MAX_ID_LEN: usize = 256;
 /// body the API accepts is a body every backend can store.
 pub const MAX_BODY_BYTES: usize = 400 * 1024;
 
+/// Largest record a backend stores, in bytes of compact JSON. DynamoDB counts
+/// an item's size its own way (names plus values, numbers packed) and enforces
+/// its 400 KB limit itself; the other backends hold records to this bound, so
+/// an update that grows a record past it fails the same way everywhere.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+
+/// Whether `record` fits within [`MAX_ITEM_BYTES`].
+pub fn fits_item_limit(record: &Record) -> bool {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    serde_json::to_writer(&mut counter, record).is_ok() && counter.0 <= MAX_ITEM_BYTES
+}
+
 /// A record id that is safe to put in a URL path segment and a database key.
 ///
 /// Rules: 1 to [`MAX_ID_LEN`] bytes of ASCII letters, digits and `- _ . ~ : @`,

@@ -7,8 +7,10 @@
 
 use std::sync::Arc;
 
+use api::backend::embedded::EmbeddedStore;
 use api::backend::memory::MemoryBackend;
 use api::backend::{Backend, BackendError, Page};
+use api::mapper::DynamoDbTarget;
 use api::query::ListQuery;
 use api::record::{NewRecord, Record, RecordChanges, RecordId};
 use api::{AppConfig, Resource, ResourceMap, router};
@@ -20,11 +22,13 @@ use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
-/// The app exactly as `make run` serves it.
+/// The app as `make run` serves it, its embedded store in a fresh directory.
 fn app() -> Router {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/app.yaml");
     let config = AppConfig::load(&path).unwrap();
-    router(ResourceMap::from_config(&config).unwrap())
+    let data = std::env::temp_dir().join(format!("api-contract-{}", uuid::Uuid::new_v4()));
+    let store = EmbeddedStore::open(&data.join("api.redb")).unwrap();
+    router(ResourceMap::from_config(&config, &DynamoDbTarget::Embedded(store)).unwrap())
 }
 
 /// An app with one resource `things` holding `count` records `t000`, `t001`, ...
@@ -216,7 +220,13 @@ async fn operations_a_resource_does_not_allow_are_405() {
         "resources:\n  codes: { backend: memory, operations: [list, get] }\n",
     )
     .unwrap();
-    let app = router(ResourceMap::from_config(&AppConfig::load(&path).unwrap()).unwrap());
+    let app = router(
+        ResourceMap::from_config(
+            &AppConfig::load(&path).unwrap(),
+            &DynamoDbTarget::Unavailable,
+        )
+        .unwrap(),
+    );
 
     assert_eq!(get(&app, "/api/codes").await.status, StatusCode::OK);
     let reply = call(&app, Method::POST, "/api/codes", r#"{"id":"a"}"#).await;

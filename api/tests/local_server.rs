@@ -31,29 +31,65 @@ impl Drop for Server {
     }
 }
 
+/// A fresh directory for one test's embedded store.
+fn data_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("api-local-{}", uuid::Uuid::new_v4()))
+}
+
 impl Server {
-    /// Starts the binary on a free port and waits for its `listening` line.
-    fn start(config: &Path) -> (Server, Value) {
+    /// Starts the binary on a free port, its store in `data`, and waits until
+    /// it listens. Returns it with its first log line.
+    fn start(config: &Path, data: &Path) -> (Server, Value) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_api"))
             .args(["--port", "0", "--config"])
             .arg(config)
+            .arg("--data-dir")
+            .arg(data)
             .env("RUST_LOG", "info")
             .env_remove("AWS_LAMBDA_RUNTIME_API")
+            .env_remove("API_DYNAMODB")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        let mut next_line =
+            || -> Value { serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap() };
+        let first = next_line();
+        let mut line = first.clone();
+        while line["message"] != "listening" {
+            line = next_line();
+        }
         // Keep draining the log so the server never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
-        let url = first["url"].as_str().unwrap().to_owned();
-        let port = url
+        let port = line["url"]
+            .as_str()
+            .unwrap()
             .trim_start_matches("http://127.0.0.1:")
             .trim_end_matches("/api")
             .parse()
             .unwrap();
         (Server { child, port }, first)
+    }
+
+    /// Sends SIGTERM and waits (at most 10 s) for the process to exit.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let killed = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still running 10 s after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// One HTTP/1.1 request on a fresh connection; returns the status and body.
@@ -78,10 +114,17 @@ impl Server {
 }
 
 #[test]
-fn serves_the_declared_resources_and_says_so_first() {
-    let (server, first_line) = Server::start(&repo_config());
-    assert_eq!(first_line["message"], "listening");
-    assert_eq!(first_line["resources"], "mocks (memory)");
+fn serves_the_declared_resources_and_says_first_where_data_goes() {
+    let data = data_dir();
+    let (server, first_line) = Server::start(&repo_config(), &data);
+    assert_eq!(first_line["message"], "serving 2 resources");
+    assert_eq!(
+        first_line["resources"],
+        format!(
+            "mocks (memory), users (dynamodb: embedded store {}, not AWS)",
+            data.join("api.redb").display()
+        )
+    );
 
     let (status, body) = server.request("GET", "/api/mocks", "");
     assert_eq!(status, 200);
@@ -89,40 +132,57 @@ fn serves_the_declared_resources_and_says_so_first() {
     assert_eq!(records[0]["id"], "000-1");
     assert_eq!(records[1]["id"], "000-2");
 
-    let (status, _) = server.request("POST", "/api/mocks", r#"{"id":"000-3"}"#);
-    assert_eq!(status, 201);
-    assert_eq!(server.request("GET", "/api/mocks/000-3", "").0, 200);
+    let (status, body) = server.request("GET", "/api/users", "");
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        serde_json::json!([
+            {"id": "000-1", "full_name": "User X", "gender": "M"},
+            {"id": "000-2", "full_name": "User Y", "gender": "F"}
+        ])
+    );
+}
+
+#[test]
+fn users_created_over_http_survive_a_restart_and_seeds_are_not_replayed() {
+    let data = data_dir();
+    let (server, _) = Server::start(&repo_config(), &data);
+    let created = server.request(
+        "POST",
+        "/api/users",
+        r#"{"id":"000-3","full_name":"User Z"}"#,
+    );
+    assert_eq!(created.0, 201);
+    assert_eq!(server.request("DELETE", "/api/users/000-1", "").0, 204);
+    assert!(server.terminate().success());
+
+    let (server, _) = Server::start(&repo_config(), &data);
+    let (status, body) = server.request("GET", "/api/users/000-3", "");
+    assert_eq!(
+        (status, body.as_str()),
+        (200, r#"{"id":"000-3","full_name":"User Z"}"#)
+    );
+    assert_eq!(
+        server.request("GET", "/api/users/000-1", "").0,
+        404,
+        "a deleted seed record stays deleted"
+    );
 }
 
 #[test]
 fn stops_cleanly_on_sigterm() {
-    let (mut server, _) = Server::start(&repo_config());
+    let (server, _) = Server::start(&repo_config(), &data_dir());
     assert_eq!(server.request("GET", "/api/ping", "").0, 200);
-    let killed = Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still running 10 s after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = server.terminate();
     assert!(status.success(), "exit status {status}");
 }
 
 #[test]
-fn refuses_to_start_on_a_backend_it_cannot_serve() {
-    let dir = std::env::temp_dir().join(format!("api-refuses-{}", std::process::id()));
+fn refuses_to_start_on_a_backend_it_does_not_know() {
+    let dir = data_dir();
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("app.yaml");
-    std::fs::write(&config, "resources:\n  users: { backend: dynamodb }\n").unwrap();
+    std::fs::write(&config, "resources:\n  users: { backend: redis }\n").unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_api"))
         .args(["--port", "0", "--config"])
         .arg(&config)
@@ -131,9 +191,7 @@ fn refuses_to_start_on_a_backend_it_cannot_serve() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains(
-            "resource `users` uses backend `dynamodb`, which this build cannot serve yet"
-        ),
+        stderr.contains("unknown variant `redis`, expected `memory` or `dynamodb`"),
         "{stderr}"
     );
 }
@@ -152,6 +210,25 @@ fn refuses_to_start_without_its_declaration() {
     );
 }
 
+#[test]
+fn a_second_server_on_the_same_store_is_refused_clearly() {
+    let data = data_dir();
+    let (_first, _) = Server::start(&repo_config(), &data);
+    let output = Command::new(env!("CARGO_BIN_EXE_api"))
+        .args(["--port", "0", "--config"])
+        .arg(repo_config())
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("is another `api` process running?"),
+        "{stderr}"
+    );
+}
+
 /// Every `curl` line of the README, in order, against a fresh server: each must
 /// get a 2xx, so the documentation cannot drift from the API.
 #[test]
@@ -159,7 +236,7 @@ fn the_readme_curl_examples_work() {
     let readme =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
             .unwrap();
-    let (server, _) = Server::start(&repo_config());
+    let (server, _) = Server::start(&repo_config(), &data_dir());
     let examples: Vec<&str> = readme
         .lines()
         .filter(|line| line.starts_with("curl "))

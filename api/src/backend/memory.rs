@@ -10,10 +10,9 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 
-use super::{Backend, BackendError, Page};
-use crate::cursor::Cursor;
-use crate::query::{ListQuery, project};
-use crate::record::{NewRecord, Record, RecordChanges, RecordId};
+use super::{Backend, BackendError, Page, paginate};
+use crate::query::ListQuery;
+use crate::record::{NewRecord, Record, RecordChanges, RecordId, fits_item_limit};
 
 /// Records ordered by id, so a cursor (the last id of a page) resumes exactly.
 ///
@@ -59,26 +58,10 @@ impl Backend for MemoryBackend {
             Some(cursor) => Bound::Excluded(cursor.last_id()),
             None => Bound::Unbounded,
         };
-        let mut page = Page::default();
-        let mut candidates = records.range::<RecordId, _>((start, Bound::Unbounded));
-        for (id, record) in candidates.by_ref() {
-            if !query.filters.iter().all(|filter| filter.matches(record)) {
-                continue;
-            }
-            page.records.push(match &query.fields {
-                Some(fields) => project(record, fields),
-                None => record.clone(),
-            });
-            if page.records.len() == query.limit {
-                page.next = Some(Cursor::after(id));
-                break;
-            }
-        }
-        // A full page whose last record is also the map's last has no successor.
-        if candidates.next().is_none() {
-            page.next = None;
-        }
-        Ok(page)
+        Ok(paginate(
+            records.range::<RecordId, _>((start, Bound::Unbounded)),
+            query,
+        ))
     }
 
     async fn get(&self, id: &RecordId) -> Result<Record, BackendError> {
@@ -90,6 +73,9 @@ impl Backend for MemoryBackend {
 
     async fn create(&self, new: NewRecord) -> Result<Record, BackendError> {
         use std::collections::btree_map::Entry;
+        if !fits_item_limit(&new.record) {
+            return Err(BackendError::TooLarge);
+        }
         match self.write().entry(new.id) {
             Entry::Occupied(existing) => Err(BackendError::AlreadyExists(existing.key().clone())),
             Entry::Vacant(slot) => Ok(slot.insert(new.record).clone()),
@@ -101,7 +87,12 @@ impl Backend for MemoryBackend {
         let record = records
             .get_mut(id)
             .ok_or_else(|| BackendError::NotFound(id.clone()))?;
-        changes.apply_to(record);
+        let mut updated = record.clone();
+        changes.apply_to(&mut updated);
+        if !fits_item_limit(&updated) {
+            return Err(BackendError::TooLarge);
+        }
+        *record = updated;
         Ok(record.clone())
     }
 

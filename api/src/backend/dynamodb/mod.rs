@@ -1,0 +1,333 @@
+//! The `dynamodb` backend: one table per resource, hash key `id` (S).
+//!
+//! Each single-record request is exactly one DynamoDB call, whose condition
+//! makes it atomic, so concurrent requests need no lock and no read first:
+//!
+//! | request           | call                                                        |
+//! | ----------------- | ----------------------------------------------------------- |
+//! | get               | `GetItem`, consistent: a record reads back once created     |
+//! | create            | `PutItem` if `attribute_not_exists(id)`, else `AlreadyExists` |
+//! | update            | `UpdateItem` `SET` if `attribute_exists(id)`, else `NotFound`; `ALL_NEW` |
+//! | update, no fields | `GetItem`, consistent: the record as it is, or `NotFound` |
+//! | delete            | `DeleteItem` if `attribute_exists(id)`, else `NotFound`   |
+//! | list              | consistent `Scan`s, see [`DynamoDbBackend::list`]           |
+//!
+//! A create answers the record as sent; read back, DynamoDB may spell its
+//! numbers differently (`5.50` as `5.5`), never with another value.
+//!
+//! [`attribute`] converts records to items and back; `expression` builds
+//! every expression with placeholders; `error` maps DynamoDB's failures.
+//! The 400 KB item limit is DynamoDB's own: this backend does not count
+//! item sizes, it reports DynamoDB's refusal as [`BackendError::TooLarge`].
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+
+use super::{Backend, BackendError, Page};
+use crate::cursor::Cursor;
+use crate::query::{ListQuery, project};
+use crate::record::{ID_FIELD, NewRecord, Record, RecordChanges, RecordId};
+
+pub mod attribute;
+mod error;
+mod expression;
+
+pub use error::TableError;
+
+use attribute::{Item, item_to_record, record_to_item};
+use error::backend_error;
+use expression::{ID_ABSENT, ID_PRESENT, ScanExpressions, UpdateExpressions, id_name};
+
+/// Most Scan calls one filtered page makes. A filter that matches rarely
+/// would otherwise scan the whole table within one request; with this bound
+/// the page comes back short (possibly empty) with a cursor to go on from,
+/// and a request costs at most this many 1 MB reads.
+pub const MAX_SCANS_PER_PAGE: usize = 10;
+
+/// Most items one Scan of a filtered page evaluates (its `Limit`). DynamoDB
+/// also stops each Scan at 1 MB of items read.
+pub const MAX_ITEMS_PER_FILTERED_SCAN: usize = 1000;
+
+/// The records of one resource in one DynamoDB table.
+#[derive(Debug, Clone)]
+pub struct DynamoDbBackend {
+    client: Client,
+    table: String,
+}
+
+impl DynamoDbBackend {
+    /// A backend over `table`, through a client built once per process.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn key(id: &RecordId) -> Item {
+        HashMap::from([(ID_FIELD.to_owned(), AttributeValue::S(id.to_string()))])
+    }
+
+    /// An internal error of `operation` on this table, caused by `cause`.
+    fn internal(
+        &self,
+        operation: &'static str,
+        cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> BackendError {
+        BackendError::Internal(Box::new(TableError::new(&self.table, operation, cause)))
+    }
+
+    fn record(&self, operation: &'static str, item: Item) -> Result<Record, BackendError> {
+        item_to_record(item).map_err(|unreadable| self.internal(operation, unreadable))
+    }
+
+    /// The id of an item DynamoDB returned, to resume a list after it.
+    fn cursor_after(&self, item: &Item) -> Result<Cursor, BackendError> {
+        let id = match item.get(ID_FIELD) {
+            Some(AttributeValue::S(id)) => id,
+            other => {
+                return Err(self.internal(
+                    "Scan",
+                    format!("an item's key attribute `id` is {other:?}, not a string"),
+                ));
+            }
+        };
+        // Items written by other tools may have ids this API cannot carry
+        // in a cursor (nor serve at a URL); listing past them is impossible.
+        RecordId::parse(id)
+            .map(|id| Cursor::after(&id))
+            .map_err(|invalid| {
+                self.internal(
+                    "Scan",
+                    format!("cannot continue a list after the item with id {id:?}: {invalid}"),
+                )
+            })
+    }
+
+    /// Converts listed items to records, keeping only the requested fields
+    /// (the Scan also projected `id`, for the cursor).
+    fn push_records(
+        &self,
+        records: &mut Vec<Record>,
+        items: Vec<Item>,
+        query: &ListQuery,
+    ) -> Result<(), BackendError> {
+        for item in items {
+            let record = self.record("Scan", item)?;
+            records.push(match &query.fields {
+                Some(fields) => project(&record, fields),
+                None => record,
+            });
+        }
+        Ok(())
+    }
+
+    /// A consistent GetItem: the record as it is now, or `NotFound`.
+    async fn get_item(&self, id: &RecordId) -> Result<Record, BackendError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|error| backend_error(&self.table, "GetItem", error))?;
+        match output.item {
+            Some(item) => self.record("GetItem", item),
+            None => Err(BackendError::NotFound(id.clone())),
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for DynamoDbBackend {
+    /// Scans in DynamoDB's key order (hash order, stable for a table), from
+    /// the item after the cursor's id.
+    ///
+    /// Without filters a page is one Scan with `Limit` = the page size, and
+    /// the cursor is DynamoDB's `LastEvaluatedKey`. DynamoDB stops a Scan at
+    /// 1 MB, so a page of large records may hold fewer than `limit` and still
+    /// have a cursor; that also keeps an unfiltered page near 1 MB, far from
+    /// Lambda's 6 MB response limit.
+    ///
+    /// With filters, DynamoDB applies them after `Limit` counts the items it
+    /// read, so one Scan may match few or none. The page keeps scanning until
+    /// it holds `limit` matches or the table ends, at most
+    /// [`MAX_SCANS_PER_PAGE`] Scans. Each Scan after the first reads as many
+    /// items as the match rate so far says the missing matches need
+    /// (`filtered_scan_limit`); when that finds more matches than the page
+    /// has room for, the page keeps the first ones and its cursor is the last
+    /// kept id, so the next page starts with the others.
+    ///
+    /// A page has a cursor only when more may follow: DynamoDB returned a
+    /// `LastEvaluatedKey`, or the page left matches out.
+    async fn list(&self, query: &ListQuery) -> Result<Page, BackendError> {
+        let expressions = ScanExpressions::new(query.fields.as_deref(), &query.filters);
+        let filtered = expressions.filter.is_some();
+        let mut start_key = query
+            .after
+            .as_ref()
+            .map(|cursor| Self::key(cursor.last_id()));
+        let mut records = Vec::with_capacity(query.limit);
+        let mut evaluated = 0;
+        let mut scans = 0;
+        loop {
+            let room = query.limit - records.len();
+            let scan_limit = if filtered {
+                filtered_scan_limit(room, evaluated, records.len())
+            } else {
+                room
+            };
+            let output = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                // Like the other backends, a list shows every write that
+                // returned before it.
+                .consistent_read(true)
+                .limit(i32::try_from(scan_limit).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start_key.take())
+                .set_projection_expression(expressions.projection.clone())
+                .set_filter_expression(expressions.filter.clone())
+                .set_expression_attribute_names(expressions.names.clone())
+                .set_expression_attribute_values(expressions.values.clone())
+                .send()
+                .await
+                .map_err(|error| backend_error(&self.table, "Scan", error))?;
+            scans += 1;
+            evaluated += usize::try_from(output.scanned_count).unwrap_or_default();
+
+            let mut items = output.items.unwrap_or_default();
+            if items.len() > room {
+                items.truncate(room);
+                let next = items
+                    .last()
+                    .map(|last| self.cursor_after(last))
+                    .transpose()?;
+                self.push_records(&mut records, items, query)?;
+                return Ok(Page { records, next });
+            }
+            self.push_records(&mut records, items, query)?;
+
+            let Some(last_evaluated) = output.last_evaluated_key else {
+                return Ok(Page {
+                    records,
+                    next: None,
+                });
+            };
+            if !filtered || records.len() == query.limit || scans == MAX_SCANS_PER_PAGE {
+                let next = Some(self.cursor_after(&last_evaluated)?);
+                return Ok(Page { records, next });
+            }
+            start_key = Some(last_evaluated);
+        }
+    }
+
+    async fn get(&self, id: &RecordId) -> Result<Record, BackendError> {
+        self.get_item(id).await
+    }
+
+    async fn create(&self, new: NewRecord) -> Result<Record, BackendError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(record_to_item(&new.record)))
+            .condition_expression(ID_ABSENT)
+            .set_expression_attribute_names(Some(id_name()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(new.record),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(BackendError::AlreadyExists(new.id))
+            }
+            Err(error) => Err(backend_error(&self.table, "PutItem", error)),
+        }
+    }
+
+    async fn update(&self, id: &RecordId, changes: RecordChanges) -> Result<Record, BackendError> {
+        let Some(expressions) = UpdateExpressions::set(changes.fields()) else {
+            return self.get_item(id).await;
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(id)))
+            .update_expression(expressions.update)
+            .condition_expression(expressions.condition)
+            .set_expression_attribute_names(Some(expressions.names))
+            .set_expression_attribute_values(Some(expressions.values))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(output) => match output.attributes {
+                Some(item) => self.record("UpdateItem", item),
+                None => Err(self.internal("UpdateItem", "ALL_NEW returned no attributes")),
+            },
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(BackendError::NotFound(id.clone()))
+            }
+            Err(error) => Err(backend_error(&self.table, "UpdateItem", error)),
+        }
+    }
+
+    async fn delete(&self, id: &RecordId) -> Result<(), BackendError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(id)))
+            .condition_expression(ID_PRESENT)
+            .set_expression_attribute_names(Some(id_name()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(BackendError::NotFound(id.clone()))
+            }
+            Err(error) => Err(backend_error(&self.table, "DeleteItem", error)),
+        }
+    }
+}
+
+/// The `Limit` of the next Scan of a filtered page that still has `room`
+/// records to fill, after `evaluated` items gave `matched` matches.
+///
+/// The first Scan reads `room` items, as an unfiltered page would. After
+/// that, the match rate so far predicts how many items hold `room` more
+/// matches; counting one match more than seen keeps the estimate finite
+/// while nothing has matched yet, and grows each next Scan geometrically.
+/// Never fewer than `room`, never more than [`MAX_ITEMS_PER_FILTERED_SCAN`].
+fn filtered_scan_limit(room: usize, evaluated: usize, matched: usize) -> usize {
+    let estimate = room
+        .saturating_mul(evaluated.saturating_add(1))
+        .div_ceil(matched + 1);
+    estimate.clamp(room, MAX_ITEMS_PER_FILTERED_SCAN.max(room))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,515 @@
+//! One behavioural suite, run against every backend: memory, the embedded
+//! store, and DynamoDB (on the emulator).
+//!
+//! Each case is written once, drives the HTTP router (what a client sees),
+//! and is instantiated per backend by `suite!` at the bottom, so the three
+//! cannot drift apart. DynamoDB lists in hash order and may reformat number
+//! text (`5.50` → `5.5`), so the cases compare sets of ids and numbers by value.
+
+#![allow(clippy::unwrap_used)] // a test that cannot go on should panic, loudly
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use api::backend::Backend;
+use api::backend::dynamodb::DynamoDbBackend;
+use api::backend::embedded::EmbeddedStore;
+use api::backend::memory::MemoryBackend;
+use api::record::{MAX_BODY_BYTES, NewRecord};
+use api::{Resource, ResourceMap, router};
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use http_body_util::BodyExt as _;
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Memory,
+    Embedded,
+    DynamoDb,
+}
+
+/// The router over one resource `things` of `kind`, holding `seed`; `None`
+/// when that backend cannot run here (DynamoDB without an emulator, outside CI).
+async fn things(kind: Kind, seed: Vec<Value>) -> Option<Router> {
+    let seed: Vec<NewRecord> = seed
+        .iter()
+        .map(|record| NewRecord::from_body(record.to_string().as_bytes()).unwrap())
+        .collect();
+    let backend: Arc<dyn Backend> = match kind {
+        Kind::Memory => Arc::new(MemoryBackend::with_records(seed)),
+        Kind::Embedded => {
+            let dir = std::env::temp_dir().join(format!("api-suite-{}", uuid::Uuid::new_v4()));
+            let store = EmbeddedStore::open(&dir.join("api.redb")).unwrap();
+            Arc::new(store.resource("things", seed).unwrap())
+        }
+        Kind::DynamoDb => {
+            let config = support::emulator_config().await?;
+            let client = aws_sdk_dynamodb::Client::new(&config);
+            let table = support::unique_table("suite");
+            support::create_table(&client, &table).await;
+            let backend = DynamoDbBackend::new(client, table);
+            for record in seed {
+                backend.create(record).await.unwrap();
+            }
+            Arc::new(backend)
+        }
+    };
+    Some(router(
+        ResourceMap::default().with("things", Resource::new(backend)),
+    ))
+}
+
+struct Reply {
+    status: StatusCode,
+    body: Value,
+    next_offset: Option<String>,
+}
+
+async fn call(app: &Router, method: Method, uri: &str, body: impl Into<Body>) -> Reply {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(body.into())
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let next_offset = response
+        .headers()
+        .get("next-offset")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    Reply {
+        status,
+        body,
+        next_offset,
+    }
+}
+
+async fn get(app: &Router, uri: &str) -> Reply {
+    call(app, Method::GET, uri, Body::empty()).await
+}
+
+fn ids(body: &Value) -> BTreeSet<String> {
+    body.as_array()
+        .unwrap()
+        .iter()
+        .map(|record| record["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn set(ids: &[&str]) -> BTreeSet<String> {
+    ids.iter().map(|id| (*id).to_owned()).collect()
+}
+
+/// `value` with every number rewritten to one canonical text, so `5.50`,
+/// `5.5` and `55e-1` compare equal and `5.5` and `5.51` do not.
+fn by_value(value: &Value) -> Value {
+    match value {
+        Value::Number(n) => Value::String(canonical_decimal(&n.to_string())),
+        Value::Array(items) => Value::Array(items.iter().map(by_value).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), by_value(v))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+fn canonical_decimal(text: &str) -> String {
+    let (negative, text) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exponent) = match text.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i64>().unwrap()),
+        None => (text, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = format!("{int}{frac}");
+    let exponent = exponent - frac.len() as i64;
+    let trimmed_end = digits.trim_end_matches('0');
+    let exponent = exponent + (digits.len() - trimmed_end.len()) as i64;
+    let significant = trimmed_end.trim_start_matches('0');
+    if significant.is_empty() {
+        return "0".to_owned();
+    }
+    format!(
+        "{}{significant}e{exponent}",
+        if negative { "-" } else { "" }
+    )
+}
+
+// ---------------------------------------------------------------------------
+// The cases.
+// ---------------------------------------------------------------------------
+
+async fn create_read_update_delete(kind: Kind) {
+    let Some(app) = things(kind, vec![]).await else {
+        return;
+    };
+    let created = call(
+        &app,
+        Method::POST,
+        "/api/things",
+        r#"{"id":"t-1","name":"one","n":1}"#,
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    assert_eq!(created.body, json!({"id":"t-1","name":"one","n":1}));
+
+    let read = get(&app, "/api/things/t-1").await;
+    assert_eq!(
+        (read.status, read.body),
+        (StatusCode::OK, json!({"id":"t-1","name":"one","n":1}))
+    );
+
+    let updated = call(
+        &app,
+        Method::PUT,
+        "/api/things/t-1",
+        r#"{"n":2,"extra":[true]}"#,
+    )
+    .await;
+    assert_eq!(updated.status, StatusCode::OK);
+    let expected = json!({"id":"t-1","name":"one","n":2,"extra":[true]});
+    assert_eq!(by_value(&updated.body), by_value(&expected));
+    assert_eq!(
+        by_value(&get(&app, "/api/things/t-1").await.body),
+        by_value(&expected)
+    );
+
+    let unchanged = call(&app, Method::PUT, "/api/things/t-1", "{}").await;
+    assert_eq!(unchanged.status, StatusCode::OK);
+    assert_eq!(by_value(&unchanged.body), by_value(&expected));
+
+    let deleted = call(&app, Method::DELETE, "/api/things/t-1", Body::empty()).await;
+    assert_eq!(
+        (deleted.status, deleted.body),
+        (StatusCode::NO_CONTENT, Value::Null)
+    );
+    assert_eq!(
+        get(&app, "/api/things/t-1").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(ids(&get(&app, "/api/things").await.body), set(&[]));
+}
+
+async fn duplicate_create_is_409_and_keeps_the_first(kind: Kind) {
+    let Some(app) = things(kind, vec![json!({"id":"a","v":1})]).await else {
+        return;
+    };
+    let reply = call(&app, Method::POST, "/api/things", r#"{"id":"a","v":2}"#).await;
+    assert_eq!(reply.status, StatusCode::CONFLICT);
+    assert_eq!(
+        reply.body,
+        json!({"error": "a record with id `a` already exists"})
+    );
+    assert_eq!(
+        get(&app, "/api/things/a").await.body,
+        json!({"id":"a","v":1})
+    );
+}
+
+async fn update_and_delete_of_a_missing_id_are_404_and_create_nothing(kind: Kind) {
+    let Some(app) = things(kind, vec![]).await else {
+        return;
+    };
+    let reply = call(&app, Method::PUT, "/api/things/ghost", r#"{"v":1}"#).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(reply.body, json!({"error": "no record with id `ghost`"}));
+    let reply = call(&app, Method::PUT, "/api/things/ghost", "{}").await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    let reply = call(&app, Method::DELETE, "/api/things/ghost", Body::empty()).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(&app, "/api/things/ghost").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(ids(&get(&app, "/api/things").await.body), set(&[]));
+}
+
+async fn numbers_and_nested_values_round_trip(kind: Kind) {
+    let Some(app) = things(kind, vec![]).await else {
+        return;
+    };
+    let body = r#"{"id":"n","price":5.50,"tenth":0.1,"big":12345678901234567890,"tiny":-1e-7,"wide":1234567890123456789012345678.0123456789,"zero":0,"neg":-42,"flag":false,"none":null,"empty":"","deep":{"list":[1,"two",{"three":[3.0]}],"map":{}},"list":[]}"#;
+    let sent: Value = serde_json::from_str(body).unwrap();
+    let created = call(&app, Method::POST, "/api/things", body).await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    assert_eq!(by_value(&created.body), by_value(&sent));
+    let read = get(&app, "/api/things/n").await;
+    assert_eq!(by_value(&read.body), by_value(&sent));
+    let listed = get(&app, "/api/things").await;
+    assert_eq!(by_value(&listed.body[0]), by_value(&sent));
+    // Values, not just text: 0.1 must not have become 0.1000000000000000055…
+    assert_eq!(canonical_decimal(&read.body["tenth"].to_string()), "1e-1");
+    assert_eq!(
+        canonical_decimal(&read.body["big"].to_string()),
+        "1234567890123456789e1"
+    );
+}
+
+async fn fields_return_only_the_named_attributes(kind: Kind) {
+    let seed = vec![
+        json!({"id":"a","name":"A","status":"on","ttl":5,"value":1,"other":true}),
+        json!({"id":"b","name":"B","value":2}),
+    ];
+    let Some(app) = things(kind, seed).await else {
+        return;
+    };
+    let reply = get(&app, "/api/things?fields=name,status,ttl,value").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let mut records = reply.body.as_array().unwrap().clone();
+    records.sort_by_key(|r| r["name"].as_str().unwrap().to_owned());
+    assert_eq!(
+        records,
+        vec![
+            json!({"name":"A","status":"on","ttl":5,"value":1}),
+            json!({"name":"B","value":2}),
+        ]
+    );
+    let reply = get(&app, "/api/things?fields=id").await;
+    assert_eq!(by_value(&reply.body).as_array().unwrap().len(), 2);
+    assert!(
+        reply
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r.as_object().unwrap().len() == 1)
+    );
+}
+
+/// A data set exercising every operator on the reserved words `name`,
+/// `status`, `ttl` and `value`, with mixed types and missing attributes.
+fn operator_records() -> Vec<Value> {
+    vec![
+        json!({"id":"a","name":"Alpha","status":"active","value":10,"ttl":100,"tags":["x","y"],"flag":true}),
+        json!({"id":"b","name":"Beta","status":"inactive","value":2.5,"tags":["y",7],"flag":false,"note":null}),
+        json!({"id":"c","name":"Gamma","status":"active","value":"10"}),
+        json!({"id":"d","name":"alphabet","value":-3}),
+    ]
+}
+
+async fn every_filter_operator(kind: Kind) {
+    let Some(app) = things(kind, operator_records()).await else {
+        return;
+    };
+    let cases: &[(&str, &[&str])] = &[
+        ("value:eq:10", &["a"]),
+        ("value:eq:10.0", &["a"]),
+        ("value:eq:%2210%22", &["c"]),
+        ("value:ne:10", &["b", "c", "d"]),
+        ("status:ne:active", &["b"]),
+        ("value:lt:5", &["b", "d"]),
+        ("value:le:2.5", &["b", "d"]),
+        ("value:gt:2.5", &["a"]),
+        ("value:ge:10", &["a"]),
+        ("value:gt:-100", &["a", "b", "d"]),
+        ("name:lt:B", &["a"]),
+        ("name:ge:a", &["d"]),
+        ("name:begins_with:Al", &["a"]),
+        ("name:begins_with:al", &["d"]),
+        ("name:contains:ph", &["a", "d"]),
+        ("tags:contains:y", &["a", "b"]),
+        ("tags:contains:7", &["b"]),
+        ("status:eq:active", &["a", "c"]),
+        ("ttl:exists", &["a"]),
+        ("ttl:not_exists", &["b", "c", "d"]),
+        ("note:exists", &["b"]),
+        ("flag:eq:false", &["b"]),
+        ("flag:eq:true", &["a"]),
+        ("status:eq:active,value:gt:1", &["a"]),
+        ("missing:eq:1", &[]),
+        ("missing:ne:1", &[]),
+        (
+            "[[%22status%22,%22eq%22,%22active%22],[%22value%22,%22eq%22,%2210%22]]",
+            &["c"],
+        ),
+    ];
+    for (filters, expected) in cases {
+        let reply = get(&app, &format!("/api/things?filters={filters}")).await;
+        assert_eq!(reply.status, StatusCode::OK, "{filters}: {}", reply.body);
+        assert_eq!(
+            ids(&reply.body),
+            set(expected),
+            "{kind:?} filters={filters}"
+        );
+    }
+}
+
+async fn pagination_visits_every_record_exactly_once(kind: Kind) {
+    let seed = (0..250)
+        .map(|i| json!({"id": format!("p{i:03}"), "i": i}))
+        .collect();
+    let Some(app) = things(kind, seed).await else {
+        return;
+    };
+    let mut seen = Vec::new();
+    let mut uri = "/api/things?limit=7".to_owned();
+    loop {
+        let reply = get(&app, &uri).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        let page = reply.body.as_array().unwrap();
+        assert!(page.len() <= 7);
+        seen.extend(page.iter().map(|r| r["id"].as_str().unwrap().to_owned()));
+        let Some(next) = reply.next_offset else { break };
+        assert_eq!(page.len(), 7, "only the last page may be short");
+        uri = format!("/api/things?limit=7&offset={next}");
+        assert!(seen.len() <= 250, "more records listed than stored");
+    }
+    let unique: BTreeSet<_> = seen.iter().cloned().collect();
+    assert_eq!(unique.len(), seen.len(), "a record was listed twice");
+    assert_eq!(unique, (0..250).map(|i| format!("p{i:03}")).collect());
+}
+
+async fn a_filtered_page_fills_up_to_the_limit(kind: Kind) {
+    let seed = (0..60)
+        .map(|i| json!({"id": format!("f{i:02}"), "hit": i % 10 == 0}))
+        .collect();
+    let Some(app) = things(kind, seed).await else {
+        return;
+    };
+    let first = get(&app, "/api/things?limit=4&filters=hit:eq:true").await;
+    assert_eq!(first.body.as_array().unwrap().len(), 4, "{}", first.body);
+    let mut seen = ids(&first.body);
+    let mut next = first.next_offset;
+    while let Some(offset) = next {
+        let page = get(
+            &app,
+            &format!("/api/things?limit=4&filters=hit:eq:true&offset={offset}"),
+        )
+        .await;
+        let page_ids = ids(&page.body);
+        assert!(seen.is_disjoint(&page_ids), "a match was listed twice");
+        seen.extend(page_ids);
+        next = page.next_offset;
+    }
+    assert_eq!(seen, set(&["f00", "f10", "f20", "f30", "f40", "f50"]));
+}
+
+async fn oversized_records_are_refused_and_nothing_changes(kind: Kind) {
+    let Some(app) = things(kind, vec![json!({"id":"small","v":1})]).await else {
+        return;
+    };
+    let huge = json!({"id":"huge","blob":"x".repeat(MAX_BODY_BYTES)}).to_string();
+    let reply = call(&app, Method::POST, "/api/things", huge).await;
+    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        get(&app, "/api/things/huge").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Two halves that each fit, but not together (over DynamoDB's 400 KB).
+    let half = "y".repeat(220 * 1024);
+    let reply = call(
+        &app,
+        Method::PUT,
+        "/api/things/small",
+        json!({"a": half}).to_string(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let reply = call(
+        &app,
+        Method::PUT,
+        "/api/things/small",
+        json!({"b": half}).to_string(),
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        reply.body
+    );
+    let record = get(&app, "/api/things/small").await.body;
+    assert!(
+        record.get("b").is_none(),
+        "the refused update changed nothing"
+    );
+    assert_eq!(record["a"].as_str().unwrap().len(), half.len());
+}
+
+async fn concurrent_creates_of_one_id_give_one_201(kind: Kind) {
+    let Some(app) = things(kind, vec![]).await else {
+        return;
+    };
+    let attempts: Vec<_> = (0..100)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let body = json!({"id": "race", "attempt": i}).to_string();
+                call(&app, Method::POST, "/api/things", body).await.status
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for attempt in attempts {
+        statuses.push(attempt.await.unwrap());
+    }
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let conflicts = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((created, conflicts), (1, 99), "{kind:?}");
+}
+
+/// Instantiates every case for every backend.
+macro_rules! suite {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() { super::$case(super::Kind::Memory).await })*
+        }
+        mod embedded {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() { super::$case(super::Kind::Embedded).await })*
+        }
+        mod dynamodb {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() { super::$case(super::Kind::DynamoDb).await })*
+        }
+    };
+}
+
+suite!(
+    create_read_update_delete,
+    duplicate_create_is_409_and_keeps_the_first,
+    update_and_delete_of_a_missing_id_are_404_and_create_nothing,
+    numbers_and_nested_values_round_trip,
+    fields_return_only_the_named_attributes,
+    every_filter_operator,
+    pagination_visits_every_record_exactly_once,
+    a_filtered_page_fills_up_to_the_limit,
+    oversized_records_are_refused_and_nothing_changes,
+    concurrent_creates_of_one_id_give_one_201,
+);
+
+#[test]
+fn canonical_decimals_compare_values() {
+    for (a, b) in [
+        ("5.50", "5.5"),
+        ("55e-1", "5.5"),
+        ("-1e-7", "-0.0000001"),
+        ("100", "1E2"),
+        ("0.0", "0"),
+    ] {
+        assert_eq!(canonical_decimal(a), canonical_decimal(b), "{a} vs {b}");
+    }
+    assert_ne!(canonical_decimal("5.5"), canonical_decimal("5.51"));
+    assert_ne!(canonical_decimal("-1"), canonical_decimal("1"));
+}
