@@ -18,6 +18,9 @@ use thiserror::Error;
 pub struct AppConfig {
     /// Resource name (the `{resource}` of `/api/{resource}`) → its declaration.
     pub resources: BTreeMap<String, ResourceConfig>,
+    /// How the deployer builds the stack; the API itself does not read it.
+    #[serde(default)]
+    pub stack: Option<serde_yaml::Value>,
     /// The directory relative paths (seeds) are resolved against: the file's own.
     #[serde(skip)]
     pub base_dir: PathBuf,

@@ -1,7 +1,21 @@
 //! The deployer: builds the CloudFormation stack of an app declaration from
 //! typed Rust and drives it on AWS (render, diff, deploy, seed, destroy).
 //!
-//! Only the command-line surface exists so far; every command reports that it
-//! is not implemented yet instead of pretending to work.
+//! - [`settings`]: the `stack:` section of `infra/app.yaml`;
+//! - [`template`]: the typed CloudFormation model and the stack built from
+//!   the declaration; rendering makes no AWS call;
+//! - [`cloudformation`]: change sets, stack events, states and outputs;
+//! - [`artifacts`]: the Lambda zip, built and uploaded under its content hash;
+//! - [`bootstrap`]: the artifact bucket and the GitHub token secret;
+//! - [`seed`]: seed files into the deployed tables;
+//! - [`pipeline`]: the CodeBuild project's builds;
+//! - [`cli`]: the command line, the only place these meet.
 
+pub mod artifacts;
+pub mod bootstrap;
 pub mod cli;
+pub mod cloudformation;
+pub mod pipeline;
+pub mod seed;
+pub mod settings;
+pub mod template;
