@@ -94,6 +94,11 @@ impl Operation {
     }
 }
 
+/// The environment variable through which the deployer hands the Lambda its
+/// resources: JSON of the same shape as app.yaml's `resources:`, with table
+/// names resolved by CloudFormation.
+pub const RESOURCES_ENV: &str = "API_RESOURCES";
+
 /// Resource names the router serves itself.
 const RESERVED_NAMES: &[&str] = &["ping"];
 
@@ -110,6 +115,8 @@ pub enum ConfigError {
         path: PathBuf,
         source: serde_yaml::Error,
     },
+    #[error("{RESOURCES_ENV} is not a valid JSON resources mapping")]
+    Env(#[source] serde_json::Error),
     #[error("{path}: resource name {name:?} is invalid: {reason}")]
     ResourceName {
         path: PathBuf,
@@ -136,6 +143,25 @@ impl AppConfig {
                 name,
                 reason,
             },
+        })
+    }
+
+    /// Reads the resources mapping from [`RESOURCES_ENV`]'s value; seed paths
+    /// are resolved against `base_dir`.
+    pub fn from_resources_json(json: &str, base_dir: PathBuf) -> Result<Self, ConfigError> {
+        let resources: BTreeMap<String, ResourceConfig> =
+            serde_json::from_str(json).map_err(ConfigError::Env)?;
+        for name in resources.keys() {
+            check_resource_name(name).map_err(|reason| ConfigError::ResourceName {
+                path: PathBuf::from(format!("${RESOURCES_ENV}")),
+                name: name.to_string(),
+                reason,
+            })?;
+        }
+        Ok(Self {
+            resources,
+            stack: None,
+            base_dir,
         })
     }
 
@@ -245,6 +271,44 @@ mod tests {
         refused(
             "resources:\n  a/b: { backend: memory }\n",
             "a/b: only lowercase",
+        );
+    }
+
+    #[test]
+    fn reads_the_mapping_the_deployer_puts_in_the_environment() {
+        let config = AppConfig::from_resources_json(
+            r#"{"mocks":{"backend":"memory","seed":"seed/mocks.json"},"users":{"backend":"dynamodb","table":"shop-users","operations":["list","get"]}}"#,
+            PathBuf::from("/var/task/infra"),
+        )
+        .unwrap();
+        assert_eq!(
+            config.seed_path(&config.resources["mocks"]),
+            Some(PathBuf::from("/var/task/infra/seed/mocks.json"))
+        );
+        assert_eq!(
+            config.resources["users"].table_name("users", "ignored"),
+            "shop-users"
+        );
+        assert_eq!(
+            config.resources["users"].operations,
+            vec![Operation::List, Operation::Get]
+        );
+
+        let error =
+            AppConfig::from_resources_json("{\"x\":{\"backend\":\"redis\"}}", PathBuf::new())
+                .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "API_RESOURCES is not a valid JSON resources mapping"
+        );
+        let error =
+            AppConfig::from_resources_json("{\"Bad\":{\"backend\":\"memory\"}}", PathBuf::new())
+                .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("resource name \"Bad\" is invalid"),
+            "{error}"
         );
     }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use api::backend::embedded::EmbeddedStore;
-use api::config::BackendKind;
+use api::config::{BackendKind, RESOURCES_ENV};
 use api::mapper::DynamoDbTarget;
 use api::{AppConfig, ResourceMap, logging, router, server};
 use axum::extract::Request;
@@ -56,7 +56,11 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     logging::init();
     let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
-    let config = AppConfig::load(&cli.config)?;
+    let config = match std::env::var(RESOURCES_ENV) {
+        // In Lambda the deployer passes the mapping; seeds ship in the zip.
+        Ok(json) => AppConfig::from_resources_json(&json, packaged_infra_dir()?)?,
+        Err(_) => AppConfig::load(&cli.config)?,
+    };
     let dynamodb_choice = if in_lambda {
         DynamoDbChoice::Aws
     } else {
@@ -108,6 +112,14 @@ async fn dynamodb_target(choice: DynamoDbChoice, cli: &Cli) -> anyhow::Result<Dy
             DynamoDbTarget::Embedded(EmbeddedStore::open(&cli.data_dir.join("api.redb"))?)
         }
     })
+}
+
+/// `infra/` beside the executable: where the Lambda zip carries seed files.
+fn packaged_infra_dir() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot locate the executable")?;
+    Ok(exe
+        .parent()
+        .map_or_else(|| PathBuf::from("infra"), |dir| dir.join("infra")))
 }
 
 /// `mocks (memory), users (dynamodb: embedded store data/api.redb)`.

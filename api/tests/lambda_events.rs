@@ -588,3 +588,27 @@ async fn without_ignore_stage_in_path_the_stage_prefix_matches_no_route() {
         json!({ "error": "no route for GET /prod/api/mocks" })
     );
 }
+
+/// In Lambda the deployer passes the resources in `API_RESOURCES` (as the
+/// template renders it), and that mapping wins over any declaration file.
+#[tokio::test]
+async fn the_resources_mapping_comes_from_the_environment() {
+    let mapping = json!({
+        "mocks": {"backend": "memory", "seed": repo_path("infra/seed/mocks.json")},
+        "codes": {"backend": "memory", "operations": ["list", "get"]}
+    })
+    .to_string();
+    let mut lambda = Lambda::start_with_env(&[
+        ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true"),
+        ("API_RESOURCES", &mapping),
+        ("API_CONFIG", "/nonexistent/app.yaml"),
+    ])
+    .await;
+    let reply = lambda.invoke(rest_event("GET", "/api/mocks", None)).await;
+    assert_eq!(status(&reply), 200, "{reply:#}");
+    assert_eq!(body_json(&reply), json!(seed()));
+    let reply = lambda.invoke(rest_event("POST", "/api/codes", Some(r#"{"id":"a"}"#))).await;
+    assert_eq!(status(&reply), 405, "{reply:#}");
+    let reply = lambda.invoke(rest_event("GET", "/api/users", None)).await;
+    assert_eq!(status(&reply), 404, "only the mapping's resources are served");
+}
