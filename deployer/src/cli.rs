@@ -1,15 +1,35 @@
 //! The command-line surface of `deployer`, in clap derive form.
+//!
+//! Help texts are written for someone deploying for the first time; global
+//! flags have environment fallbacks so CodeBuild and a shell agree.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Deploys the CRUD API to AWS: API Gateway, Lambda and DynamoDB from one
-/// app declaration (infra/app.yaml), through CloudFormation change sets.
+/// Deploys the CRUD API to AWS — API Gateway, Lambda, DynamoDB and a CodeBuild
+/// pipeline — from one app declaration (infra/app.yaml), through CloudFormation
+/// change sets.
+///
+/// First time: `deployer bootstrap --github-token-file token.txt`. After that,
+/// every push deploys through CodeBuild, or run `deployer deploy` yourself.
+/// AWS credentials and region come from the usual places (AWS_PROFILE,
+/// AWS_REGION, ~/.aws/config, SSO); AWS_ENDPOINT_URL points every call at an
+/// emulator.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(version, propagate_version = true)]
 pub struct Cli {
-    /// The app declaration to deploy.
+    #[command(flatten)]
+    pub global: GlobalOptions,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalOptions {
+    /// The app declaration: resources, backends, seeds and the `stack:` settings.
     #[arg(
         long,
         global = true,
@@ -17,39 +37,139 @@ pub struct Cli {
         default_value = "infra/app.yaml"
     )]
     pub config: PathBuf,
-    #[command(subcommand)]
-    pub command: Command,
+    /// Stack name; overrides `stack.name` of the declaration.
+    #[arg(long, global = true, env = "STACK_NAME")]
+    pub stack_name: Option<String>,
+    /// AWS region; overrides AWS_REGION and the profile's region.
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// Named AWS profile from ~/.aws/config; overrides AWS_PROFILE.
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// `human` for people, `json` for scripts (diff, deploy and status).
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Human,
+    Json,
 }
 
 /// What to do.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print the CloudFormation template; makes no AWS call.
-    Render,
-    /// Show what a deploy would change, without changing anything.
-    Diff,
-    /// First deploy: artifact bucket, GitHub token secret, stack, seed data.
-    Bootstrap,
-    /// Build and upload the Lambda, then create and execute a change set.
-    Deploy,
-    /// Write the seed files into the deployed tables.
+    /// Print the CloudFormation template (or write it with --write); no AWS call.
+    Render {
+        /// Write infra/template.yaml instead of printing.
+        #[arg(long)]
+        write: bool,
+    },
+    /// Show what `deploy` would change, property by property, and change nothing.
+    Diff(ArtifactOptions),
+    /// First deployment: stores the GitHub token secret (when the pipeline is
+    /// on), creates the hardened artifact bucket, deploys, then seeds the
+    /// tables. Safe to run again.
+    Bootstrap {
+        /// File holding the GitHub personal access token for CodeBuild; without
+        /// it the token is read from standard input (pipe it, never type it).
+        #[arg(long)]
+        github_token_file: Option<PathBuf>,
+        #[command(flatten)]
+        deploy: DeployOptions,
+    },
+    /// Build and upload the Lambda, create a change set, show it, execute it,
+    /// follow the stack events and print the outputs.
+    Deploy(DeployOptions),
+    /// Write every resource's seed file into its deployed table (idempotent).
     Seed,
-    /// Show the stack's status, outputs and recent events.
+    /// Stack status, outputs, recent events and the last pipeline builds.
+    #[command(alias = "outputs")]
     Status,
-    /// Delete the stack (tables and the artifact bucket are kept).
-    Destroy,
+    /// The CodeBuild pipeline.
+    #[command(subcommand)]
+    Pipeline(PipelineCommand),
+    /// Delete the stack. Tables and the artifact bucket are kept, with their data.
+    Destroy {
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        wait: WaitOptions,
+    },
 }
 
-impl Command {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Command::Render => "render",
-            Command::Diff => "diff",
-            Command::Bootstrap => "bootstrap",
-            Command::Deploy => "deploy",
-            Command::Seed => "seed",
-            Command::Status => "status",
-            Command::Destroy => "destroy",
-        }
+/// Where the Lambda zip comes from.
+#[derive(Debug, Clone, Args)]
+pub struct ArtifactOptions {
+    /// A Lambda zip to deploy (with `bootstrap` at its root) instead of building
+    /// one with cargo-lambda.
+    #[arg(long)]
+    pub artifact: Option<PathBuf>,
+}
+
+/// How long to wait for CloudFormation.
+#[derive(Debug, Clone, Args)]
+pub struct WaitOptions {
+    /// Give up waiting after this many seconds (the stack operation goes on).
+    #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
+    pub timeout: u64,
+}
+
+impl WaitOptions {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout)
+    }
+}
+
+/// Options of a deployment.
+#[derive(Debug, Clone, Args)]
+pub struct DeployOptions {
+    #[command(flatten)]
+    pub artifact: ArtifactOptions,
+    /// Execute the change set without asking (required without a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    /// If the stack's first creation failed (ROLLBACK_COMPLETE), delete it and
+    /// create it again.
+    #[arg(long)]
+    pub recreate: bool,
+    /// If an update's rollback failed (UPDATE_ROLLBACK_FAILED), continue the
+    /// rollback first.
+    #[arg(long)]
+    pub continue_rollback: bool,
+    #[command(flatten)]
+    pub wait: WaitOptions,
+}
+
+/// The pipeline's commands.
+#[derive(Debug, Subcommand)]
+pub enum PipelineCommand {
+    /// Start a build of the configured branch and follow it to its result.
+    Run {
+        #[command(flatten)]
+        wait: WaitOptions,
+    },
+    /// Where the last build's log is.
+    Logs,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn outputs_is_status() {
+        let cli = Cli::try_parse_from(["deployer", "outputs", "--output", "json"]).unwrap();
+        assert!(matches!(cli.command, Command::Status));
+        assert_eq!(cli.global.output, OutputFormat::Json);
     }
 }
