@@ -1,7 +1,8 @@
 //! The HTTP contract of DESIGN.md §2, driven through the router in-process.
 //!
 //! Every route, status code, header and error body a client can observe, on
-//! the memory backend seeded from the repository's `infra/app.yaml`.
+//! the app as `make run` serves it. Concurrency and the behaviour every
+//! backend shares are in `backend_suite.rs`.
 
 #![allow(clippy::unwrap_used)] // a test that cannot go on should panic, loudly
 
@@ -614,31 +615,6 @@ async fn bad_queries_are_400_naming_the_problem() {
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{query}");
         assert_eq!(reply.error(), *message, "{query}");
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_creates_of_one_id_give_one_201_and_99_409() {
-    let app = app();
-    let attempts = (0..100).map(|i| {
-        let app = app.clone();
-        tokio::spawn(async move {
-            let body = json!({"id": "race", "attempt": i}).to_string();
-            call(&app, Method::POST, "/api/mocks", body).await.status
-        })
-    });
-    let mut statuses = Vec::new();
-    for attempt in attempts {
-        statuses.push(attempt.await.unwrap());
-    }
-    let created = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::CREATED)
-        .count();
-    let conflicts = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::CONFLICT)
-        .count();
-    assert_eq!((created, conflicts), (1, 99));
 }
 
 /// A backend whose store is broken, to observe how failures reach clients.
