@@ -12,8 +12,15 @@ CARGO_LAMBDA_VERSION := 1.9.2
 LAMBDA_TARGET := aarch64-unknown-linux-gnu
 
 TEST_TOOLS   := $(VENV)/.test-tools-installed
+# cfn-lint and checkov in a venv of their own (see tools/requirements-lint.txt).
+LINT_VENV    := $(VENV)/lint
+LINT_TOOLS   := $(LINT_VENV)/.lint-tools-installed
+# The committed template, and an example with every option and the pipeline on
+# (the committed one's pipeline is off unless app.yaml configures it, and
+# checkov skips resources whose condition is false).
+TEMPLATES    := infra/template.yaml deployer/tests/data/template.yaml
 
-.PHONY: help run run-aws test fmt clippy unit emulator lambda clean
+.PHONY: help run run-aws test fmt clippy lint unit emulator lambda clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -24,13 +31,28 @@ run: ## Serve the API on http://127.0.0.1:8000; dynamodb resources from the loca
 run-aws: ## Same, but dynamodb resources from DynamoDB (AWS_PROFILE, AWS_REGION, STACK_NAME)
 	cargo run --release -p api -- --config infra/app.yaml --dynamodb aws
 
-test: fmt clippy unit ## Everything CI runs
+test: fmt clippy lint unit ## Everything CI runs
 
 fmt:
 	cargo fmt --all -- --check
 
 clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
+
+# cfn-lint with every rule, informational ones included, must report nothing;
+# checkov must fail nothing but the findings the template accepts in its
+# resources' Metadata, each with a written reason. No network: --skip-download
+# (no Prisma Cloud), and checkov's PyPI version check off. The snapshot test in
+# deployer/tests/template.rs keeps both files equal to what `render` produces.
+lint: $(LINT_TOOLS) ## Lint the rendered CloudFormation template (cfn-lint, checkov)
+	$(LINT_VENV)/bin/cfn-lint --include-checks I -- $(TEMPLATES)
+	CKV_SKIP_PACKAGE_UPDATE_CHECK=true \
+	  $(LINT_VENV)/bin/checkov --skip-download --framework cloudformation --quiet --compact -f $(TEMPLATES)
+
+$(LINT_TOOLS): tools/requirements-lint.txt
+	python3 -m venv $(LINT_VENV)
+	$(LINT_VENV)/bin/pip install --quiet -r tools/requirements-lint.txt
+	touch $@
 
 # Unit and end-to-end tests, with the AWS emulator started on a free loopback port.
 unit: $(TEST_TOOLS)
@@ -44,7 +66,7 @@ $(TEST_TOOLS): tools/requirements-test.txt | $(VENV)/bin/python
 
 lambda: $(CARGO_LAMBDA) ## Build the arm64 Lambda zip into target/lambda/api/bootstrap.zip
 	rustup target list --installed | grep -qx $(LAMBDA_TARGET) || rustup target add $(LAMBDA_TARGET)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip -p api
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip -p api --include infra/seed
 	@ls -l target/lambda/api/bootstrap.zip
 
 $(VENV)/bin/python:

@@ -607,8 +607,14 @@ async fn the_resources_mapping_comes_from_the_environment() {
     let reply = lambda.invoke(rest_event("GET", "/api/mocks", None)).await;
     assert_eq!(status(&reply), 200, "{reply:#}");
     assert_eq!(body_json(&reply), json!(seed()));
-    let reply = lambda.invoke(rest_event("POST", "/api/codes", Some(r#"{"id":"a"}"#))).await;
+    let reply = lambda
+        .invoke(rest_event("POST", "/api/codes", Some(r#"{"id":"a"}"#)))
+        .await;
     assert_eq!(status(&reply), 405, "{reply:#}");
     let reply = lambda.invoke(rest_event("GET", "/api/users", None)).await;
-    assert_eq!(status(&reply), 404, "only the mapping's resources are served");
+    assert_eq!(
+        status(&reply),
+        404,
+        "only the mapping's resources are served"
+    );
 }

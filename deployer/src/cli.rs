@@ -49,6 +49,10 @@ pub struct GlobalOptions {
     /// `human` for people, `json` for scripts (diff, deploy and status).
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
+    /// How often to poll CloudFormation, in milliseconds (default 2000; an
+    /// emulator answers at once, so its tests use less).
+    #[arg(long, global = true, env = "DEPLOYER_POLL_INTERVAL_MS", hide = true)]
+    pub poll_interval_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

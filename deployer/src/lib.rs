@@ -9,12 +9,13 @@
 //! - [`bootstrap`]: the artifact bucket and the GitHub token secret;
 //! - [`seed`]: seed files into the deployed tables;
 //! - [`pipeline`]: the CodeBuild project's builds;
-//! - [`cli`]: the command line, the only place these meet.
+//! - [`cli`]: the command line; [`commands`]: the only place these meet.
 
 pub mod artifacts;
 pub mod bootstrap;
 pub mod cli;
 pub mod cloudformation;
+pub mod commands;
 pub mod pipeline;
 pub mod seed;
 pub mod settings;

@@ -1,9 +1,16 @@
 //! The `deployer` binary.
 
+use std::process::ExitCode;
+
 use clap::Parser;
 use deployer::cli::Cli;
+use deployer::commands::{self, Finished};
 
-fn main() -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    anyhow::bail!("{:?} is not wired yet", cli.command)
+    Ok(match commands::run(cli).await? {
+        Finished::Success => ExitCode::SUCCESS,
+        Finished::Failure => ExitCode::FAILURE,
+    })
 }

@@ -22,13 +22,24 @@ fn the_buildspec_installs_builds_and_deploys() {
     assert_eq!(buildspec["version"].as_f64(), Some(0.2));
 
     let install = commands(&buildspec, "install").join("\n");
-    assert!(install.contains("rustup"), "installs the Rust toolchain:\n{install}");
-    assert!(install.contains("aarch64-unknown-linux-gnu"), "adds the arm64 target:\n{install}");
-    assert!(install.contains("cargo-lambda"), "installs cargo-lambda:\n{install}");
+    assert!(
+        install.contains("rustup"),
+        "installs the Rust toolchain:\n{install}"
+    );
+    assert!(
+        install.contains("aarch64-unknown-linux-gnu"),
+        "adds the arm64 target:\n{install}"
+    );
+    assert!(
+        install.contains("cargo-lambda"),
+        "installs cargo-lambda:\n{install}"
+    );
 
     let build = commands(&buildspec, "build");
     let lambda = build.iter().position(|c| c == "make lambda");
-    let deploy = build.iter().position(|c| c.contains("deployer -- deploy --yes"));
+    let deploy = build
+        .iter()
+        .position(|c| c.contains("deployer -- deploy --yes"));
     assert!(
         matches!((lambda, deploy), (Some(l), Some(d)) if l < d),
         "builds the zip, then deploys without prompting: {build:?}"

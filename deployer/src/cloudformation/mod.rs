@@ -1,1 +1,34 @@
-//! (being written)
+//! CloudFormation, as every stack command uses it: change sets, stack
+//! events, stack states and outputs.
+//!
+//! - [`stacks`]: [`Stacks`], the engine: `plan` (a change set, described at
+//!   property level), `execute` (streaming events until the stack settles),
+//!   `discard`, `continue_update_rollback`, `describe`, `outputs`, `destroy`;
+//! - [`changes`]: [`ChangeSetPlan`], what a deployment would change;
+//! - [`events`]: [`StackEvent`] and the cursor that streams only new ones;
+//! - [`state`]: [`StackState`], what a stack's status allows next;
+//! - [`report`]: how commands end: outputs, outcomes, failures, reports;
+//! - [`error`]: [`CloudFormationError`], written for the person deploying.
+//!
+//! The CLI builds one `aws_sdk_cloudformation::Client`, wraps it in
+//! [`Stacks`], and prints what comes back with `Display` or serde.
+
+pub mod changes;
+pub mod error;
+pub mod events;
+pub mod report;
+pub mod stacks;
+pub mod state;
+
+#[cfg(test)]
+mod tests;
+
+pub use changes::{ChangeSetKind, ChangeSetPlan, PropertyChange, ResourceChange};
+pub use error::CloudFormationError;
+pub use events::{EventSink, StackEvent};
+pub use report::{
+    API_URL_OUTPUT, DeployOutcome, DestroyOutcome, FailedResource, Operation, OperationFailure,
+    RetainedResource, StackOutputs, StackReport,
+};
+pub use stacks::{PlanRequest, Polling, Stacks, TEMPLATE_BODY_LIMIT};
+pub use state::StackState;

@@ -1,0 +1,384 @@
+//! Stack events: what CloudFormation reports while it works, streamed to
+//! the user as it happens.
+//!
+//! `DescribeStackEvents` lists a stack's whole history, newest first, one
+//! page at a time. An `EventCursor` remembers the newest event it has seen
+//! and, on each poll, returns only the events after it, oldest first. It
+//! starts at the newest event before an operation begins, so the events of
+//! that operation are exactly the ones it returns: no clock is compared, and
+//! the client's clock may be off from AWS's without losing or repeating a line.
+
+use std::fmt;
+use std::time::Duration;
+
+use aws_sdk_cloudformation::Client;
+use aws_sdk_cloudformation::primitives::{DateTime, DateTimeFormat};
+use serde::{Serialize, Serializer};
+
+use super::error::{CloudFormationError, api_error};
+
+/// The resource type of a stack's own events.
+const STACK_RESOURCE_TYPE: &str = "AWS::CloudFormation::Stack";
+
+/// One stack event, as shown to the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StackEvent {
+    /// When CloudFormation recorded it (RFC 3339, UTC).
+    pub timestamp: Option<String>,
+    /// Time since the first event of the operation being followed; absent
+    /// for events listed outside an operation (`status`).
+    #[serde(
+        rename = "elapsed_seconds",
+        serialize_with = "whole_seconds",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub elapsed: Option<Duration>,
+    pub logical_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub physical_id: Option<String>,
+    pub resource_type: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Whether this is the stack's own event rather than one resource's.
+    #[serde(skip)]
+    pub is_stack: bool,
+    /// CloudFormation's id of the event, unique within the stack.
+    #[serde(skip)]
+    pub event_id: String,
+    #[serde(skip)]
+    pub(crate) timestamp_millis: Option<i64>,
+}
+
+fn whole_seconds<S: Serializer>(elapsed: &Option<Duration>, out: S) -> Result<S::Ok, S::Error> {
+    match elapsed {
+        Some(elapsed) => out.serialize_u64(elapsed.as_secs()),
+        None => out.serialize_none(),
+    }
+}
+
+impl StackEvent {
+    /// The event as CloudFormation gave it, for the stack `stack_id`.
+    pub fn from_sdk(event: &aws_sdk_cloudformation::types::StackEvent, stack_id: &str) -> Self {
+        let resource_type = event.resource_type().unwrap_or_default().to_owned();
+        let physical_id = event
+            .physical_resource_id()
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned);
+        // A nested stack's events also carry the stack type: the stack's own
+        // events are the ones whose physical id is the stack itself.
+        let is_stack = resource_type == STACK_RESOURCE_TYPE
+            && (physical_id.as_deref() == Some(stack_id)
+                || event.stack_id() == physical_id.as_deref());
+        Self {
+            timestamp: event.timestamp().and_then(rfc3339),
+            elapsed: None,
+            logical_id: event.logical_resource_id().unwrap_or_default().to_owned(),
+            physical_id,
+            resource_type,
+            status: event
+                .resource_status()
+                .map(|status| status.as_str().to_owned())
+                .unwrap_or_default(),
+            reason: event
+                .resource_status_reason()
+                .filter(|reason| !reason.trim().is_empty())
+                .map(str::to_owned),
+            is_stack,
+            event_id: event.event_id().unwrap_or_default().to_owned(),
+            timestamp_millis: event.timestamp().and_then(|at| at.to_millis().ok()),
+        }
+    }
+
+    /// Whether the event reports a failure (`CREATE_FAILED`, `UPDATE_FAILED`, ...).
+    pub fn is_failure(&self) -> bool {
+        self.status.ends_with("_FAILED")
+    }
+}
+
+/// `2024-11-25T01:47:08.535Z`, or nothing for a time that cannot be written.
+pub(crate) fn rfc3339(at: &DateTime) -> Option<String> {
+    at.fmt(DateTimeFormat::DateTime).ok()
+}
+
+/// One line: `  0:42  UsersTable  AWS::DynamoDB::Table  CREATE_IN_PROGRESS  reason`.
+/// The columns have fixed widths so a stream of lines lines up.
+impl fmt::Display for StackEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let when = match (self.elapsed, &self.timestamp) {
+            (Some(elapsed), _) => format!("{:>7}", clock(elapsed)),
+            (None, Some(timestamp)) => timestamp.clone(),
+            (None, None) => format!("{:>7}", "?"),
+        };
+        let line = format!(
+            "{when}  {:<28} {:<32} {:<28} {}",
+            self.logical_id,
+            self.resource_type,
+            self.status,
+            self.reason.as_deref().map(one_line).unwrap_or_default()
+        );
+        f.write_str(line.trim_end())
+    }
+}
+
+/// `m:ss`, or `h:mm:ss` from an hour on.
+pub(crate) fn clock(elapsed: Duration) -> String {
+    let seconds = elapsed.as_secs();
+    let (hours, minutes, seconds) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    if hours > 0 {
+        format!("{hours}:{minutes:02}:{seconds:02}")
+    } else {
+        format!("{minutes}:{seconds:02}")
+    }
+}
+
+/// A reason may hold newlines (a Lambda's error, a policy document); one
+/// event stays on one line.
+pub(crate) fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Where the events of a running operation go as they arrive: the CLI
+/// prints them, a test collects them.
+pub trait EventSink: Send {
+    fn stack_event(&mut self, event: &StackEvent);
+}
+
+impl<F: FnMut(&StackEvent) + Send> EventSink for F {
+    fn stack_event(&mut self, event: &StackEvent) {
+        self(event)
+    }
+}
+
+impl EventSink for Vec<StackEvent> {
+    fn stack_event(&mut self, event: &StackEvent) {
+        self.push(event.clone());
+    }
+}
+
+/// Follows one stack's events from a starting point on.
+#[derive(Debug)]
+pub(crate) struct EventCursor {
+    stack_id: String,
+    /// The newest event already returned (or present before the start).
+    newest_seen: Option<String>,
+    /// The time of the operation's first event, that elapsed times count from.
+    origin_millis: Option<i64>,
+    /// Every event returned so far: the operation's record, for reporting
+    /// what failed.
+    seen: Vec<StackEvent>,
+}
+
+impl EventCursor {
+    /// A cursor after the newest event the stack has now.
+    pub(crate) async fn after_latest(
+        client: &Client,
+        stack_id: &str,
+        stack_name: &str,
+    ) -> Result<Self, CloudFormationError> {
+        let newest = client
+            .describe_stack_events()
+            .stack_name(stack_id)
+            .send()
+            .await
+            .map_err(|error| api_error("DescribeStackEvents", stack_name, error))?
+            .stack_events()
+            .first()
+            .and_then(|event| event.event_id())
+            .map(str::to_owned);
+        Ok(Self::after(stack_id, newest))
+    }
+
+    /// A cursor after the event `newest_seen` (from the beginning for `None`).
+    pub(crate) fn after(stack_id: &str, newest_seen: Option<String>) -> Self {
+        Self {
+            stack_id: stack_id.to_owned(),
+            newest_seen,
+            origin_millis: None,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The events recorded since the last poll, oldest first.
+    pub(crate) async fn poll(
+        &mut self,
+        client: &Client,
+        stack_name: &str,
+    ) -> Result<Vec<StackEvent>, CloudFormationError> {
+        let mut fresh = Vec::new();
+        let mut next_token: Option<String> = None;
+        'pages: loop {
+            let page = client
+                .describe_stack_events()
+                .stack_name(&self.stack_id)
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(|error| api_error("DescribeStackEvents", stack_name, error))?;
+            for event in page.stack_events() {
+                if event.event_id().is_some() && event.event_id() == self.newest_seen.as_deref() {
+                    break 'pages;
+                }
+                fresh.push(StackEvent::from_sdk(event, &self.stack_id));
+            }
+            match page.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(self.accept(fresh))
+    }
+
+    /// Takes a batch of new events, newest first as the API lists them, and
+    /// returns it oldest first with elapsed times.
+    pub(crate) fn accept(&mut self, mut newest_first: Vec<StackEvent>) -> Vec<StackEvent> {
+        if let Some(newest) = newest_first.first() {
+            self.newest_seen = Some(newest.event_id.clone());
+        }
+        newest_first.reverse();
+        let mut oldest_first = newest_first;
+        for event in &mut oldest_first {
+            if self.origin_millis.is_none() {
+                self.origin_millis = event.timestamp_millis;
+            }
+            event.elapsed = match (event.timestamp_millis, self.origin_millis) {
+                (Some(at), Some(origin)) => Some(Duration::from_millis(
+                    u64::try_from(at.saturating_sub(origin)).unwrap_or(0),
+                )),
+                _ => None,
+            };
+        }
+        self.seen.extend(oldest_first.iter().cloned());
+        oldest_first
+    }
+
+    /// Whether the stack's own events show the operation has ended: a stack
+    /// event with a settled status after the start.
+    pub(crate) fn saw_stack_settle(&self) -> bool {
+        self.seen
+            .iter()
+            .any(|event| event.is_stack && super::state::is_settled(&event.status))
+    }
+
+    /// Every event since the start, oldest first.
+    pub(crate) fn seen(&self) -> &[StackEvent] {
+        &self.seen
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_cloudformation::types::{ResourceStatus, StackEvent as SdkEvent};
+
+    use super::*;
+
+    const STACK_ID: &str = "arn:aws:cloudformation:us-east-1:000000000000:stack/demo/1";
+
+    fn sdk_event(id: &str, millis: i64, logical: &str, status: &str, reason: &str) -> SdkEvent {
+        let stack = logical == "demo";
+        SdkEvent::builder()
+            .stack_id(STACK_ID)
+            .stack_name("demo")
+            .event_id(id)
+            .logical_resource_id(logical)
+            .physical_resource_id(if stack { STACK_ID } else { "" })
+            .resource_type(if stack {
+                "AWS::CloudFormation::Stack"
+            } else {
+                "AWS::DynamoDB::Table"
+            })
+            .resource_status(ResourceStatus::from(status))
+            .resource_status_reason(reason)
+            .timestamp(DateTime::from_millis(millis))
+            .build()
+    }
+
+    fn event(id: &str, millis: i64, logical: &str, status: &str, reason: &str) -> StackEvent {
+        StackEvent::from_sdk(&sdk_event(id, millis, logical, status, reason), STACK_ID)
+    }
+
+    #[test]
+    fn a_cursor_returns_new_events_oldest_first_with_elapsed_times() {
+        let mut cursor = EventCursor::after(STACK_ID, Some("0".into()));
+        let first = cursor.accept(vec![
+            event("2", 1_700_000_003_500, "Table", "CREATE_IN_PROGRESS", ""),
+            event(
+                "1",
+                1_700_000_000_000,
+                "demo",
+                "CREATE_IN_PROGRESS",
+                "User Initiated",
+            ),
+        ]);
+        let ids: Vec<&str> = first.iter().map(|e| e.event_id.as_str()).collect();
+        assert_eq!(ids, ["1", "2"]);
+        assert_eq!(first[0].elapsed, Some(Duration::ZERO));
+        assert_eq!(first[1].elapsed, Some(Duration::from_millis(3_500)));
+        assert!(!cursor.saw_stack_settle());
+
+        let second = cursor.accept(vec![
+            event("4", 1_700_000_065_000, "demo", "CREATE_COMPLETE", ""),
+            event("3", 1_700_000_064_000, "Table", "CREATE_COMPLETE", ""),
+        ]);
+        assert_eq!(second[1].elapsed, Some(Duration::from_secs(65)));
+        assert_eq!(cursor.newest_seen.as_deref(), Some("4"));
+        assert!(cursor.saw_stack_settle());
+        assert_eq!(cursor.seen().len(), 4);
+    }
+
+    #[test]
+    fn an_event_line_has_fixed_columns_and_one_line_reasons() {
+        let mut line = event(
+            "9",
+            0,
+            "UsersTable",
+            "CREATE_FAILED",
+            "Resource handler returned message:\n  \"Invalid\"",
+        );
+        line.elapsed = Some(Duration::from_secs(75));
+        assert_eq!(
+            line.to_string(),
+            "   1:15  UsersTable                   AWS::DynamoDB::Table             \
+             CREATE_FAILED                Resource handler returned message: \"Invalid\""
+        );
+        line.elapsed = None;
+        line.reason = None;
+        assert_eq!(
+            line.to_string(),
+            "1970-01-01T00:00:00Z  UsersTable                   AWS::DynamoDB::Table             \
+             CREATE_FAILED"
+        );
+    }
+
+    #[test]
+    fn the_stack_own_events_are_told_from_nested_stacks() {
+        assert!(event("1", 0, "demo", "UPDATE_COMPLETE", "").is_stack);
+        assert!(!event("2", 0, "Table", "UPDATE_COMPLETE", "").is_stack);
+        let nested = SdkEvent::builder()
+            .stack_id(STACK_ID)
+            .event_id("3")
+            .logical_resource_id("Nested")
+            .physical_resource_id("arn:aws:cloudformation:us-east-1:000000000000:stack/nested/2")
+            .resource_type("AWS::CloudFormation::Stack")
+            .resource_status(ResourceStatus::UpdateComplete)
+            .build();
+        assert!(!StackEvent::from_sdk(&nested, STACK_ID).is_stack);
+    }
+
+    #[test]
+    fn clocks() {
+        assert_eq!(clock(Duration::from_millis(999)), "0:00");
+        assert_eq!(clock(Duration::from_secs(61)), "1:01");
+        assert_eq!(clock(Duration::from_secs(3_725)), "1:02:05");
+    }
+
+    #[test]
+    fn events_serialise_for_scripts() {
+        let mut line = event("1", 1_000, "Table", "CREATE_FAILED", "boom");
+        line.elapsed = Some(Duration::from_millis(2_500));
+        assert_eq!(
+            serde_json::to_string(&line).unwrap(),
+            r#"{"timestamp":"1970-01-01T00:00:01Z","elapsed_seconds":2,"logical_id":"Table","resource_type":"AWS::DynamoDB::Table","status":"CREATE_FAILED","reason":"boom"}"#
+        );
+    }
+}

@@ -1,0 +1,523 @@
+//! The commands: where the declaration, the template, the artifact, the
+//! bootstrap resources, CloudFormation, seeding and the pipeline meet.
+//!
+//! Results go to stdout (human text, or JSON with `--output json`, both from
+//! the same `Serialize + Display` values); progress — stack events, build
+//! output, seed lines — goes to stderr, so stdout stays parseable.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use api::AppConfig;
+use api::config::{BackendKind, ConfigError};
+use api::mapper::{MapperError, read_seed};
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::artifacts::{self, ArtifactError, LambdaZip};
+use crate::bootstrap::{self, ArtifactBucket, BootstrapError, TokenSource};
+use crate::cli::{Cli, Command, DeployOptions, OutputFormat, PipelineCommand, WaitOptions};
+use crate::cloudformation::{
+    ChangeSetPlan, CloudFormationError, DeployOutcome, PlanRequest, Polling, StackEvent, Stacks,
+};
+use crate::pipeline::{self, FollowOptions, PhaseReport, PipelineError};
+use crate::seed::{self, Backoff, SeedError, TableSeed, TableSeedReport};
+use crate::settings::{SettingsError, StackSettings};
+use crate::template::{self, TemplateError};
+
+/// Why a command failed. Each message is written for the person at the
+/// terminal; the sources carry AWS's own words.
+#[derive(Debug, Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
+    #[error(transparent)]
+    Bootstrap(#[from] BootstrapError),
+    #[error(transparent)]
+    CloudFormation(#[from] CloudFormationError),
+    #[error(transparent)]
+    Seed(#[from] SeedError),
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    #[error(transparent)]
+    Mapper(#[from] MapperError),
+    #[error(
+        "refusing to {action} without confirmation: there is no terminal to ask on; \
+         pass --yes to {action} anyway"
+    )]
+    NeedsConfirmation { action: &'static str },
+    #[error(
+        "stack `{stack}` does not exist; run `deployer bootstrap` (or `deployer deploy`) first"
+    )]
+    NoStack { stack: String },
+    #[error("stack `{stack}` has no output `{output}`; is it deployed from this declaration?")]
+    MissingOutput { stack: String, output: String },
+    #[error(
+        "stack `{stack}` has no pipeline: add a `pipeline:` section under `stack:` in the app \
+         declaration and deploy"
+    )]
+    NoPipeline { stack: String },
+    #[error("the AWS region is not set: pass --region, set AWS_REGION, or give your profile one")]
+    NoRegion,
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Output(String),
+}
+
+/// What a command ended with, for the process exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    Success,
+    /// The command ran but what it reports failed (a pipeline build).
+    Failure,
+}
+
+/// Everything a command needs, resolved once.
+struct Context {
+    app: AppConfig,
+    settings: StackSettings,
+    output: OutputFormat,
+    sdk: Option<aws_config::SdkConfig>,
+    polling: Polling,
+}
+
+impl Context {
+    fn stack(&self) -> &str {
+        &self.settings.name
+    }
+
+    fn sdk(&self) -> &aws_config::SdkConfig {
+        // Commands that call AWS build the context with a configuration.
+        self.sdk
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("AWS configuration not loaded"))
+    }
+
+    fn region(&self) -> Result<String, CommandError> {
+        self.sdk()
+            .region()
+            .map(ToString::to_string)
+            .ok_or(CommandError::NoRegion)
+    }
+
+    fn stacks(&self) -> Stacks {
+        Stacks::new(aws_sdk_cloudformation::Client::new(self.sdk())).with_polling(self.polling)
+    }
+
+    /// Prints a result on stdout, as text or JSON.
+    fn print<T: Serialize + std::fmt::Display>(&self, value: &T) -> Result<(), CommandError> {
+        match self.output {
+            OutputFormat::Human => println!("{value}"),
+            OutputFormat::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(value)
+                    .map_err(|e| CommandError::Output(e.to_string()))?
+            ),
+        }
+        Ok(())
+    }
+}
+
+/// Runs the command `cli` names.
+pub async fn run(cli: Cli) -> Result<Finished, CommandError> {
+    let app = AppConfig::load(&cli.global.config)?;
+    let mut settings = StackSettings::from_section(app.stack.as_ref())?;
+    if let Some(name) = &cli.global.stack_name {
+        settings.name = name.clone();
+    }
+    let needs_aws = !matches!(cli.command, Command::Render { .. });
+    let sdk = if needs_aws {
+        Some(load_aws_config(cli.global.region.clone(), cli.global.profile.clone()).await)
+    } else {
+        None
+    };
+    let mut context = Context {
+        app,
+        settings,
+        output: cli.global.output,
+        sdk,
+        polling: Polling::default(),
+    };
+    if let Some(interval) = cli.global.poll_interval_ms {
+        context.polling.interval = Duration::from_millis(interval);
+    }
+
+    match cli.command {
+        Command::Render { write } => render(&context, write),
+        Command::Diff(artifact) => diff(&context, artifact.artifact.as_deref()).await,
+        Command::Deploy(options) => {
+            deploy(&mut context, &options).await?;
+            Ok(Finished::Success)
+        }
+        Command::Bootstrap {
+            github_token_file,
+            deploy: options,
+        } => bootstrap(&mut context, github_token_file, &options).await,
+        Command::Seed => seed(&context).await,
+        Command::Status => status(&context).await,
+        Command::Pipeline(command) => pipeline(&context, command).await,
+        Command::Destroy { yes, wait } => destroy(&mut context, yes, &wait).await,
+    }
+}
+
+/// The standard configuration chain, with the flags on top. An endpoint
+/// override (`AWS_ENDPOINT_URL`, for an emulator) applies to every client.
+async fn load_aws_config(region: Option<String>, profile: Option<String>) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(region) = region {
+        loader = loader.region(aws_config::Region::new(region));
+    }
+    if let Some(profile) = profile {
+        loader = loader.profile_name(profile);
+    }
+    loader.load().await
+}
+
+fn render(context: &Context, write: bool) -> Result<Finished, CommandError> {
+    let yaml = template::build(&context.app, &context.settings)?.to_yaml();
+    if write {
+        let path = PathBuf::from(template::template_path());
+        std::fs::write(&path, &yaml).map_err(|source| CommandError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        eprintln!("wrote {}", path.display());
+    } else {
+        print!("{yaml}");
+    }
+    Ok(Finished::Success)
+}
+
+/// The Lambda zip: the given one, or a fresh cargo-lambda build.
+async fn lambda_zip(context: &Context, given: Option<&Path>) -> Result<LambdaZip, CommandError> {
+    let path = match given {
+        Some(path) => path.to_owned(),
+        None => {
+            eprintln!(
+                "building the Lambda ({}) with cargo-lambda…",
+                context.settings.arch
+            );
+            artifacts::build_lambda_zip(Path::new("."), context.settings.arch).await?
+        }
+    };
+    Ok(LambdaZip::open(&path).await?)
+}
+
+/// The change set request for this declaration, settings and artifact.
+fn plan_request(
+    context: &Context,
+    bucket: &str,
+    zip: &LambdaZip,
+    options: Option<&DeployOptions>,
+) -> Result<PlanRequest, CommandError> {
+    let body = template::build(&context.app, &context.settings)?.to_json();
+    let pipeline = if context.settings.pipeline.is_some() {
+        "true"
+    } else {
+        "false"
+    };
+    let mut request = PlanRequest::new(context.stack(), body)
+        .parameter(template::PARAM_ARTIFACT_BUCKET, bucket)
+        .parameter(template::PARAM_ARTIFACT_KEY, zip.key())
+        .parameter(template::PARAM_ENABLE_PIPELINE, pipeline);
+    if let Some(options) = options {
+        request = request
+            .recreate(options.recreate)
+            .continue_rollback(options.continue_rollback);
+    }
+    Ok(request)
+}
+
+/// Prints stack events on stderr as they arrive.
+fn event_printer() -> impl FnMut(&StackEvent) + Send {
+    |event: &StackEvent| eprintln!("{event}")
+}
+
+async fn artifact_bucket(context: &Context) -> Result<ArtifactBucket, CommandError> {
+    let sts = aws_sdk_sts::Client::new(context.sdk());
+    Ok(ArtifactBucket::resolve(&sts, &context.settings, &context.region()?).await?)
+}
+
+/// What `diff` reports: the change set, never executed.
+#[derive(Debug, Serialize)]
+struct DiffReport {
+    plan: ChangeSetPlan,
+}
+
+impl std::fmt::Display for DiffReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.plan.is_empty() {
+            write!(
+                f,
+                "No changes: stack `{}` is up to date.",
+                self.plan.stack_name
+            )
+        } else {
+            write!(f, "{}", self.plan)
+        }
+    }
+}
+
+async fn diff(context: &Context, artifact: Option<&Path>) -> Result<Finished, CommandError> {
+    let zip = lambda_zip(context, artifact).await?;
+    let bucket = artifact_bucket(context).await?;
+    // The change set only names the key; nothing is uploaded for a diff.
+    let request = plan_request(context, &bucket.name, &zip, None)?;
+    let stacks = context.stacks();
+    let plan = stacks.plan(&request, &mut event_printer()).await?;
+    if !plan.is_empty() {
+        stacks.discard(&plan).await?;
+    }
+    context.print(&DiffReport { plan })?;
+    Ok(Finished::Success)
+}
+
+/// What `deploy` reports: the plan and, when it ran, the outcome.
+#[derive(Debug, Serialize)]
+struct DeployReport {
+    plan: ChangeSetPlan,
+    /// `None` when there was nothing to do or the user declined.
+    outcome: Option<DeployOutcome>,
+    declined: bool,
+}
+
+impl std::fmt::Display for DeployReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.outcome {
+            Some(outcome) => write!(f, "{outcome}"),
+            None if self.declined => write!(f, "Not deployed: the change set was deleted."),
+            None => write!(
+                f,
+                "No changes: stack `{}` is up to date.",
+                self.plan.stack_name
+            ),
+        }
+    }
+}
+
+async fn deploy(context: &mut Context, options: &DeployOptions) -> Result<(), CommandError> {
+    context.polling.timeout = options.wait.timeout();
+    let zip = lambda_zip(context, options.artifact.artifact.as_deref()).await?;
+    let bucket = artifact_bucket(context).await?;
+    let s3 = artifacts::s3_client(context.sdk());
+    let upload = artifacts::upload(&s3, &bucket.name, &zip).await?;
+    eprintln!("{upload}");
+
+    let request = plan_request(context, &bucket.name, &zip, Some(options))?;
+    let stacks = context.stacks();
+    let plan = stacks.plan(&request, &mut event_printer()).await?;
+    if plan.is_empty() {
+        return context.print(&DeployReport {
+            plan,
+            outcome: None,
+            declined: false,
+        });
+    }
+    if context.output == OutputFormat::Human {
+        println!("{plan}");
+    }
+    if !options.yes && !confirm("deploy", "Deploy these changes?")? {
+        stacks.discard(&plan).await?;
+        return context.print(&DeployReport {
+            plan,
+            outcome: None,
+            declined: true,
+        });
+    }
+    let outcome = stacks.execute(&plan, &mut event_printer()).await?;
+    context.print(&DeployReport {
+        plan,
+        outcome: Some(outcome),
+        declined: false,
+    })
+}
+
+/// Asks `question` on the terminal; without one, refuses (scripts pass --yes).
+fn confirm(action: &'static str, question: &str) -> Result<bool, CommandError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(CommandError::NeedsConfirmation { action });
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| CommandError::Output(format!("cannot read the answer: {e}")))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
+}
+
+async fn bootstrap(
+    context: &mut Context,
+    github_token_file: Option<PathBuf>,
+    options: &DeployOptions,
+) -> Result<Finished, CommandError> {
+    if let Some(pipeline) = &context.settings.pipeline {
+        let secrets = aws_sdk_secretsmanager::Client::new(context.sdk());
+        let source = match github_token_file {
+            Some(path) => TokenSource::File(path),
+            None => TokenSource::Stdin,
+        };
+        let report =
+            bootstrap::ensure_github_token(&secrets, &pipeline.github_token_secret, &source)
+                .await?;
+        eprintln!("{report}");
+    }
+    let bucket = artifact_bucket(context).await?;
+    let s3 = artifacts::s3_client(context.sdk());
+    eprintln!("{}", bootstrap::ensure_bucket(&s3, &bucket).await?);
+    deploy(context, options).await?;
+    seed(context).await
+}
+
+/// The seeds of every `dynamodb` resource, with its table from the outputs.
+async fn table_seeds(context: &Context) -> Result<Vec<TableSeed>, CommandError> {
+    let stacks = context.stacks();
+    if stacks.describe(context.stack(), 0).await?.is_none() {
+        return Err(CommandError::NoStack {
+            stack: context.stack().to_owned(),
+        });
+    }
+    let outputs = stacks.outputs(context.stack()).await?;
+    let mut seeds = Vec::new();
+    for (resource, declared) in &context.app.resources {
+        if declared.backend != BackendKind::Dynamodb {
+            continue;
+        }
+        let Some(path) = context.app.seed_path(declared) else {
+            continue;
+        };
+        let key = template::table_output_key(resource);
+        let table = outputs
+            .get(&key)
+            .ok_or_else(|| CommandError::MissingOutput {
+                stack: context.stack().to_owned(),
+                output: key.clone(),
+            })?
+            .to_owned();
+        seeds.push(TableSeed {
+            resource: resource.clone(),
+            table,
+            records: read_seed(resource, &path)?,
+        });
+    }
+    Ok(seeds)
+}
+
+async fn seed(context: &Context) -> Result<Finished, CommandError> {
+    let seeds = table_seeds(context).await?;
+    let dynamodb = aws_sdk_dynamodb::Client::new(context.sdk());
+    let mut progress = |report: &TableSeedReport| eprintln!("{report}");
+    let report = seed::seed_tables(&dynamodb, &seeds, &Backoff::default(), &mut progress).await?;
+    context.print(&report)?;
+    Ok(Finished::Success)
+}
+
+/// What `status` reports: the stack and, when it has one, its pipeline.
+#[derive(Debug, Serialize)]
+struct StatusReport {
+    stack: crate::cloudformation::StackReport,
+    builds: Option<pipeline::RecentBuilds>,
+}
+
+impl std::fmt::Display for StatusReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.stack)?;
+        if let Some(builds) = &self.builds {
+            write!(f, "\n\n{builds}")?;
+        }
+        Ok(())
+    }
+}
+
+async fn status(context: &Context) -> Result<Finished, CommandError> {
+    let stacks = context.stacks();
+    let stack =
+        stacks
+            .describe(context.stack(), 10)
+            .await?
+            .ok_or_else(|| CommandError::NoStack {
+                stack: context.stack().to_owned(),
+            })?;
+    let outputs = stacks.outputs(context.stack()).await?;
+    let builds = match outputs.get(template::OUTPUT_BUILD_PROJECT) {
+        Some(project) => {
+            let codebuild = aws_sdk_codebuild::Client::new(context.sdk());
+            Some(pipeline::recent_builds(&codebuild, project, 5).await?)
+        }
+        None => None,
+    };
+    context.print(&StatusReport { stack, builds })?;
+    Ok(Finished::Success)
+}
+
+async fn pipeline(context: &Context, command: PipelineCommand) -> Result<Finished, CommandError> {
+    let outputs = context.stacks().outputs(context.stack()).await?;
+    let project = outputs
+        .get(template::OUTPUT_BUILD_PROJECT)
+        .ok_or_else(|| CommandError::NoPipeline {
+            stack: context.stack().to_owned(),
+        })?
+        .to_owned();
+    let codebuild = aws_sdk_codebuild::Client::new(context.sdk());
+    match command {
+        PipelineCommand::Run { wait } => {
+            let options = FollowOptions {
+                timeout: wait.timeout(),
+                ..FollowOptions::default()
+            };
+            let mut progress = |phase: &PhaseReport| eprintln!("{phase}");
+            let outcome = pipeline::run(&codebuild, &project, &options, &mut progress).await?;
+            context.print(&outcome)?;
+            Ok(if outcome.succeeded {
+                Finished::Success
+            } else {
+                Finished::Failure
+            })
+        }
+        PipelineCommand::Logs => {
+            context.print(&pipeline::log_location(&codebuild, &project).await?)?;
+            Ok(Finished::Success)
+        }
+    }
+}
+
+async fn destroy(
+    context: &mut Context,
+    yes: bool,
+    wait: &WaitOptions,
+) -> Result<Finished, CommandError> {
+    context.polling.timeout = wait.timeout();
+    let question = format!(
+        "Delete stack `{}`? Its tables and the artifact bucket are kept.",
+        context.stack()
+    );
+    if !yes && !confirm("destroy the stack", &question)? {
+        eprintln!("Nothing deleted.");
+        return Ok(Finished::Success);
+    }
+    let outcome = context
+        .stacks()
+        .destroy(context.stack(), &mut event_printer())
+        .await?;
+    context.print(&outcome)?;
+    if let Ok(bucket) = artifact_bucket(context).await {
+        eprintln!(
+            "The artifact bucket `{}` is not part of the stack and stays; empty and delete it \
+             yourself when no stack uses it.",
+            bucket.name
+        );
+    }
+    Ok(Finished::Success)
+}

@@ -1,0 +1,404 @@
+//! Typed properties of the CloudFormation resource types the stack uses.
+//!
+//! Only the properties we set are modelled; each struct serialises to exactly
+//! the `Properties` CloudFormation documents for its type (PascalCase names,
+//! optional ones left out rather than written as null). A property that
+//! CloudFormation resolves at deploy time is an [`Expr`]; numbers and flags
+//! are plain Rust values, so they cannot be quoted by mistake.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::iam::{Policy, PolicyDocument};
+use super::intrinsic::Expr;
+
+/// Declares the resource types: the `Properties` enum, its `Type` names and
+/// a `From` for each struct, from one list.
+macro_rules! resource_types {
+    ($($variant:ident($properties:ident) = $type_name:literal,)+) => {
+        /// The properties of one resource; the variant decides its `Type`.
+        #[derive(Debug, Clone, PartialEq, Serialize)]
+        #[serde(untagged)]
+        pub enum Properties {
+            $($variant($properties),)+
+        }
+
+        impl Properties {
+            /// The CloudFormation type, `AWS::Service::Thing`.
+            pub fn type_name(&self) -> &'static str {
+                match self {
+                    $(Properties::$variant(_) => $type_name,)+
+                }
+            }
+        }
+
+        $(impl From<$properties> for Properties {
+            fn from(properties: $properties) -> Self {
+                Properties::$variant(properties)
+            }
+        })+
+    };
+}
+
+resource_types! {
+    Table(Table) = "AWS::DynamoDB::Table",
+    Role(Role) = "AWS::IAM::Role",
+    LogGroup(LogGroup) = "AWS::Logs::LogGroup",
+    Function(Function) = "AWS::Lambda::Function",
+    Permission(Permission) = "AWS::Lambda::Permission",
+    RestApi(RestApi) = "AWS::ApiGateway::RestApi",
+    ApiResource(ApiResource) = "AWS::ApiGateway::Resource",
+    Method(Method) = "AWS::ApiGateway::Method",
+    Deployment(Deployment) = "AWS::ApiGateway::Deployment",
+    Stage(Stage) = "AWS::ApiGateway::Stage",
+    ApiGatewayAccount(ApiGatewayAccount) = "AWS::ApiGateway::Account",
+    SourceCredential(SourceCredential) = "AWS::CodeBuild::SourceCredential",
+    Project(Project) = "AWS::CodeBuild::Project",
+}
+
+// --- DynamoDB ---------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Table {
+    pub table_name: Expr,
+    pub billing_mode: &'static str,
+    pub attribute_definitions: Vec<AttributeDefinition>,
+    pub key_schema: Vec<KeySchemaElement>,
+    pub point_in_time_recovery_specification: PointInTimeRecoverySpecification,
+    pub time_to_live_specification: TimeToLiveSpecification,
+    #[serde(rename = "SSESpecification")]
+    pub sse_specification: SseSpecification,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AttributeDefinition {
+    pub attribute_name: String,
+    pub attribute_type: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeySchemaElement {
+    pub attribute_name: String,
+    pub key_type: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PointInTimeRecoverySpecification {
+    pub point_in_time_recovery_enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TimeToLiveSpecification {
+    pub attribute_name: String,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SseSpecification {
+    #[serde(rename = "SSEEnabled")]
+    pub sse_enabled: bool,
+}
+
+// --- IAM ----------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Role {
+    /// Absent: CloudFormation generates a unique name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_name: Option<Expr>,
+    pub description: String,
+    pub assume_role_policy_document: PolicyDocument,
+    pub policies: Vec<Policy>,
+}
+
+// --- CloudWatch Logs ----------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LogGroup {
+    pub log_group_name: Expr,
+    pub retention_in_days: u32,
+}
+
+// --- Lambda -------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Function {
+    pub function_name: Expr,
+    pub description: String,
+    pub runtime: &'static str,
+    pub handler: &'static str,
+    pub architectures: Vec<&'static str>,
+    pub memory_size: u32,
+    pub timeout: u32,
+    pub role: Expr,
+    pub code: Code,
+    pub environment: Environment,
+    pub logging_config: LoggingConfig,
+    pub tracing_config: TracingConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Code {
+    pub s3_bucket: Expr,
+    pub s3_key: Expr,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Environment {
+    /// Sorted by name: the order Lambda shows them in.
+    pub variables: BTreeMap<String, Expr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LoggingConfig {
+    pub log_group: Expr,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TracingConfig {
+    pub mode: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Permission {
+    pub action: &'static str,
+    pub function_name: Expr,
+    pub principal: &'static str,
+    pub source_arn: Expr,
+}
+
+// --- API Gateway (REST) -------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RestApi {
+    pub name: Expr,
+    pub description: String,
+    pub endpoint_configuration: EndpointConfiguration,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EndpointConfiguration {
+    pub types: Vec<&'static str>,
+}
+
+/// `AWS::ApiGateway::Resource`: a path segment of the REST API.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ApiResource {
+    pub rest_api_id: Expr,
+    pub parent_id: Expr,
+    pub path_part: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Method {
+    pub rest_api_id: Expr,
+    pub resource_id: Expr,
+    pub http_method: &'static str,
+    pub authorization_type: &'static str,
+    pub integration: Integration,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Integration {
+    #[serde(rename = "Type")]
+    pub kind: &'static str,
+    pub integration_http_method: &'static str,
+    pub uri: Expr,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Deployment {
+    pub rest_api_id: Expr,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Stage {
+    pub stage_name: &'static str,
+    pub description: String,
+    pub rest_api_id: Expr,
+    pub deployment_id: Expr,
+    pub tracing_enabled: bool,
+    pub method_settings: Vec<MethodSetting>,
+    pub access_log_setting: AccessLogSetting,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MethodSetting {
+    pub resource_path: &'static str,
+    pub http_method: &'static str,
+    pub throttling_rate_limit: u32,
+    pub throttling_burst_limit: u32,
+    pub metrics_enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AccessLogSetting {
+    pub destination_arn: Expr,
+    pub format: String,
+}
+
+/// The region-wide API Gateway settings: the role it logs through.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ApiGatewayAccount {
+    pub cloud_watch_role_arn: Expr,
+}
+
+// --- CodeBuild ----------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SourceCredential {
+    pub server_type: &'static str,
+    pub auth_type: &'static str,
+    pub token: Expr,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Project {
+    pub name: Expr,
+    pub description: String,
+    pub service_role: Expr,
+    pub source: ProjectSource,
+    pub triggers: ProjectTriggers,
+    pub environment: ProjectEnvironment,
+    pub artifacts: ProjectArtifacts,
+    pub cache: ProjectCache,
+    pub logs_config: ProjectLogsConfig,
+    pub timeout_in_minutes: u32,
+    pub concurrent_build_limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ProjectSource {
+    #[serde(rename = "Type")]
+    pub kind: &'static str,
+    pub location: Expr,
+    pub build_spec: &'static str,
+    pub git_clone_depth: u32,
+    pub report_build_status: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ProjectTriggers {
+    pub webhook: bool,
+    /// Groups are OR-ed; the filters inside a group are AND-ed.
+    pub filter_groups: Vec<Vec<WebhookFilter>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WebhookFilter {
+    #[serde(rename = "Type")]
+    pub kind: &'static str,
+    pub pattern: Expr,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ProjectEnvironment {
+    #[serde(rename = "Type")]
+    pub kind: &'static str,
+    pub compute_type: &'static str,
+    pub image: &'static str,
+    pub privileged_mode: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ProjectArtifacts {
+    #[serde(rename = "Type")]
+    pub kind: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ProjectCache {
+    #[serde(rename = "Type")]
+    pub kind: &'static str,
+    pub location: Expr,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ProjectLogsConfig {
+    pub cloud_watch_logs: CloudWatchLogsConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CloudWatchLogsConfig {
+    pub status: &'static str,
+    pub group_name: Expr,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_table_uses_cloudformation_property_names() {
+        let table = Table {
+            table_name: Expr::literal("s-users"),
+            billing_mode: "PAY_PER_REQUEST",
+            attribute_definitions: vec![AttributeDefinition {
+                attribute_name: "id".to_owned(),
+                attribute_type: "S",
+            }],
+            key_schema: vec![KeySchemaElement {
+                attribute_name: "id".to_owned(),
+                key_type: "HASH",
+            }],
+            point_in_time_recovery_specification: PointInTimeRecoverySpecification {
+                point_in_time_recovery_enabled: true,
+            },
+            time_to_live_specification: TimeToLiveSpecification {
+                attribute_name: "ttl".to_owned(),
+                enabled: true,
+            },
+            sse_specification: SseSpecification { sse_enabled: true },
+        };
+        let properties = Properties::from(table);
+        assert_eq!(properties.type_name(), "AWS::DynamoDB::Table");
+        assert_eq!(
+            serde_json::to_value(&properties).unwrap(),
+            json!({
+                "TableName": "s-users",
+                "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": true},
+                "TimeToLiveSpecification": {"AttributeName": "ttl", "Enabled": true},
+                "SSESpecification": {"SSEEnabled": true}
+            })
+        );
+    }
+}

@@ -1,0 +1,1261 @@
+//! Our stack: the template derived from an app declaration and its settings.
+//!
+//! Everything here is a function of `infra/app.yaml` (resources → tables,
+//! their permissions and the Lambda's `API_RESOURCES`) and [`StackSettings`]
+//! (names, sizes, retention, throttling, pipeline). Only what changes from one
+//! deploy to the next, or from one environment to another, is a template
+//! parameter: the artifact's bucket and key, and whether the pipeline exists.
+//!
+//! Physical names derive from the stack name (`<name>-api`, `<name>-api-role`,
+//! `/aws/lambda/<name>-api`, ...), so logs, roles and functions are found by
+//! name, and the CodeBuild role can be scoped to exactly them. Named IAM roles
+//! make the deploy need `CAPABILITY_NAMED_IAM`.
+
+use std::collections::BTreeMap;
+
+use api::AppConfig;
+use api::config::{BackendKind, Operation, ResourceConfig};
+use sha2::{Digest, Sha256};
+
+use super::iam::{Policy, PolicyDocument, Statement};
+use super::intrinsic::{Expr, regional_arn, sub_literal};
+use super::model::{
+    Accepted, Assertion, DeletionPolicy, Document, Duplicate, Output, Parameter, Resource, Rule,
+};
+use super::resources::{
+    AccessLogSetting, ApiGatewayAccount, ApiResource, AttributeDefinition, CloudWatchLogsConfig,
+    Code, Deployment, EndpointConfiguration, Environment, Function, Integration, KeySchemaElement,
+    LogGroup, LoggingConfig, Method, MethodSetting, Permission, PointInTimeRecoverySpecification,
+    Project, ProjectArtifacts, ProjectCache, ProjectEnvironment, ProjectLogsConfig, ProjectSource,
+    ProjectTriggers, RestApi, Role, SourceCredential, SseSpecification, Stage, Table,
+    TimeToLiveSpecification, TracingConfig, WebhookFilter,
+};
+use super::{
+    CONDITION_PIPELINE, OUTPUT_API_URL, OUTPUT_BUILD_PROJECT, OUTPUT_FUNCTION_NAME,
+    PARAM_ARTIFACT_BUCKET, PARAM_ARTIFACT_KEY, PARAM_ENABLE_PIPELINE, PARAM_GITHUB_BRANCH,
+    PARAM_GITHUB_REPOSITORY, PARAM_GITHUB_TOKEN_SECRET, STAGE_NAME, TemplateError,
+    table_logical_id, table_output_key,
+};
+use crate::settings::{Arch, StackSettings};
+
+// Logical ids of the fixed resources. None ends in `Table`, the suffix of the
+// per-resource tables, so the two can never collide.
+const FUNCTION_ROLE: &str = "ApiFunctionRole";
+const FUNCTION_LOG_GROUP: &str = "ApiFunctionLogGroup";
+const FUNCTION: &str = "ApiFunction";
+const API: &str = "Api";
+const PROXY_RESOURCE: &str = "ApiProxyResource";
+const ROOT_METHOD: &str = "ApiRootMethod";
+const PROXY_METHOD: &str = "ApiProxyMethod";
+const DEPLOYMENT_PREFIX: &str = "ApiDeployment";
+const ACCESS_LOG_GROUP: &str = "ApiAccessLogGroup";
+const GATEWAY_LOGS_ROLE: &str = "ApiGatewayCloudWatchRole";
+const GATEWAY_ACCOUNT: &str = "ApiGatewayAccount";
+const STAGE: &str = "ApiStage";
+const INVOKE_PERMISSION: &str = "ApiInvokePermission";
+const SOURCE_CREDENTIAL: &str = "PipelineSourceCredential";
+const PIPELINE_LOG_GROUP: &str = "PipelineLogGroup";
+const PIPELINE_ROLE: &str = "PipelineRole";
+const PROJECT: &str = "PipelineProject";
+
+const RULE_PIPELINE: &str = "PipelineNeedsGitHub";
+
+/// IAM role and Lambda function names are at most 64 characters.
+const NAME_LIMIT: usize = 64;
+
+// Checkov findings the stack accepts, each with the reason it does not apply;
+// the reasons are written into the template's metadata. Anything checkov
+// finds beyond these fails `make lint`. (Fixed instead of accepted: X-Ray on
+// the function and the stage, access logs, log retention, PITR.)
+const NO_VPC: Accepted = Accepted {
+    id: "CKV_AWS_117",
+    reason: "The function reaches only DynamoDB, CloudWatch Logs and X-Ray through their public \
+             AWS endpoints; a VPC would add NAT or endpoint costs and cold-start latency and \
+             protect nothing the IAM role does not already confine.",
+};
+const NO_DLQ: Accepted = Accepted {
+    id: "CKV_AWS_116",
+    reason: "API Gateway invokes the function synchronously and returns its errors to the \
+             client; Lambda only uses a dead-letter queue for asynchronous invocations.",
+};
+const NO_RESERVED_CONCURRENCY: Accepted = Accepted {
+    id: "CKV_AWS_115",
+    reason: "Load is capped by the prod stage's throttling (stack.throttle_rate/burst); \
+             reserved concurrency would also take from the account's unreserved pool, which \
+             new accounts cannot spare (the deploy fails below 10 unreserved).",
+};
+const NO_ENV_CMK: Accepted = Accepted {
+    id: "CKV_AWS_173",
+    reason: "The environment holds no secret (the resource mapping, log level and a runtime \
+             flag); Lambda encrypts it at rest with its AWS managed key.",
+};
+const TABLE_AWS_KEY: Accepted = Accepted {
+    id: "CKV_AWS_119",
+    reason: "The table is encrypted at rest with the AWS managed DynamoDB key (SSEEnabled); a \
+             customer managed key adds a key policy and per-request KMS cost without a \
+             requirement for it.",
+};
+const LOGS_SERVICE_KEY: Accepted = Accepted {
+    id: "CKV_AWS_158",
+    reason: "CloudWatch Logs encrypts every log group at rest; these logs (requests, the \
+             function's lines, builds) hold no secret that would justify a customer managed \
+             key and its key policy.",
+};
+const PUBLIC_API: Accepted = Accepted {
+    id: "CKV_AWS_59",
+    reason: "The CRUD API is public by design for now (as the original service); abuse is \
+             bounded by stage throttling. Add an authorizer before storing private data.",
+};
+const NO_API_CACHE: Accepted = Accepted {
+    id: "CKV_AWS_120",
+    reason: "Responses are live CRUD records; a stage cache would serve stale records after a \
+             write, and it is billed per hour.",
+};
+
+/// Builds the template document of `app` deployed with `settings`.
+pub(super) fn document(
+    app: &AppConfig,
+    settings: &StackSettings,
+) -> Result<Document, TemplateError> {
+    let names = Names::new(&settings.name)?;
+    let tables = tables(app, settings)?;
+    let mut doc = Document::new(format!(
+        "{}: a CRUD API (API Gateway REST -> Lambda -> DynamoDB) and the CodeBuild project that \
+         redeploys it. Rendered by `deployer render` from infra/app.yaml; edit that, not this.",
+        settings.name
+    ));
+    parameters(&mut doc, settings)?;
+    for table in &tables {
+        add(&mut doc, &table.logical_id, table_resource(table))?;
+    }
+    add_function(&mut doc, settings, &names, app, &tables)?;
+    add_api(&mut doc, settings, &names)?;
+    add_pipeline(&mut doc, settings, &names, &tables)?;
+    outputs(&mut doc, &tables)?;
+    Ok(doc)
+}
+
+/// The physical names of the stack's resources.
+struct Names {
+    function: String,
+    function_role: String,
+    function_log_group: String,
+    api: String,
+    access_log_group: String,
+    project: String,
+    project_role: String,
+    project_log_group: String,
+}
+
+impl Names {
+    fn new(stack: &str) -> Result<Self, TemplateError> {
+        let function = format!("{stack}-api");
+        let project = format!("{stack}-deploy");
+        let names = Self {
+            function_role: format!("{function}-role"),
+            function_log_group: format!("/aws/lambda/{function}"),
+            api: function.clone(),
+            access_log_group: format!("/aws/apigateway/{function}-access"),
+            project_role: format!("{project}-role"),
+            project_log_group: format!("/aws/codebuild/{project}"),
+            function,
+            project,
+        };
+        for (what, name) in [
+            ("Lambda function name", &names.function),
+            ("IAM role name", &names.function_role),
+            ("IAM role name", &names.project_role),
+        ] {
+            if name.len() > NAME_LIMIT {
+                return Err(TemplateError::NameTooLong {
+                    what,
+                    name: name.clone(),
+                    limit: NAME_LIMIT,
+                });
+            }
+        }
+        Ok(names)
+    }
+}
+
+/// A `dynamodb` resource of the declaration and the table that stores it.
+struct TableSpec {
+    resource: String,
+    logical_id: String,
+    table_name: String,
+    operations: Vec<Operation>,
+}
+
+fn tables(app: &AppConfig, settings: &StackSettings) -> Result<Vec<TableSpec>, TemplateError> {
+    let mut tables: Vec<TableSpec> = Vec::new();
+    for (resource, declared) in &app.resources {
+        if declared.backend != BackendKind::Dynamodb {
+            continue;
+        }
+        let spec = TableSpec {
+            resource: resource.clone(),
+            logical_id: table_logical_id(resource),
+            table_name: declared.table_name(resource, &settings.name),
+            operations: declared.operations.clone(),
+        };
+        for other in &tables {
+            if other.logical_id == spec.logical_id {
+                return Err(TemplateError::DuplicateLogicalId {
+                    logical_id: spec.logical_id,
+                    first: other.resource.clone(),
+                    second: spec.resource,
+                });
+            }
+            if other.table_name == spec.table_name {
+                return Err(TemplateError::DuplicateTableName {
+                    table: spec.table_name,
+                    first: other.resource.clone(),
+                    second: spec.resource,
+                });
+            }
+        }
+        tables.push(spec);
+    }
+    Ok(tables)
+}
+
+fn add(doc: &mut Document, logical_id: &str, resource: Resource) -> Result<(), TemplateError> {
+    doc.resources
+        .insert(logical_id, resource)
+        .map_err(duplicate_entry)
+}
+
+// --- Parameters, rules, conditions -------------------------------------------
+
+fn parameters(doc: &mut Document, settings: &StackSettings) -> Result<(), TemplateError> {
+    let mut artifact_bucket = Parameter::string(
+        "The S3 bucket holding the Lambda zip (`deployer bootstrap` creates it).",
+    )
+    .allowed_pattern(
+        "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+        "an S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens",
+    );
+    if let Some(bucket) = &settings.artifact_bucket {
+        check_setting(
+            "stack.artifact_bucket",
+            bucket,
+            is_bucket_name(bucket),
+            "an S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens",
+        )?;
+        artifact_bucket = artifact_bucket.default_value(bucket);
+    }
+    // The pipeline's GitHub values are parameters, not baked in, so the
+    // template has one shape whatever the declaration says: the deployer
+    // always passes the same parameters, cfn-lint and checkov always see the
+    // pipeline, and a stack can switch it off (the emulator cannot create a
+    // SourceCredential). Their defaults come from `stack.pipeline` in
+    // infra/app.yaml, and CloudFormation uses a parameter's default whenever a
+    // deploy does not pass it, so the declaration stays the source of truth.
+    let pipeline = settings.pipeline.as_ref();
+    if let Some(pipeline) = pipeline {
+        check_setting(
+            "stack.pipeline.repository",
+            &pipeline.repository,
+            is_github_repository(&pipeline.repository),
+            "https://github.com/OWNER/REPO (optionally ending in .git)",
+        )?;
+        check_setting(
+            "stack.pipeline.branch",
+            &pipeline.branch,
+            is_branch(&pipeline.branch),
+            "a branch name of letters, digits, `.`, `_`, `/` and `-`",
+        )?;
+        check_setting(
+            "stack.pipeline.github_token_secret",
+            &pipeline.github_token_secret,
+            is_secret_name(&pipeline.github_token_secret),
+            "a Secrets Manager name of letters, digits and /_+=.@-",
+        )?;
+    }
+    let default = |value: Option<&String>| value.cloned().unwrap_or_default();
+    let entries = [
+        (PARAM_ARTIFACT_BUCKET, artifact_bucket),
+        (
+            PARAM_ARTIFACT_KEY,
+            Parameter::string(
+                "The S3 key of the Lambda zip, named by its SHA-256: a new build is a new key, \
+                 an unchanged build no change.",
+            )
+            .allowed_pattern("^\\S+$", "a non-empty S3 key without spaces"),
+        ),
+        (
+            PARAM_ENABLE_PIPELINE,
+            Parameter::string(
+                "Whether to create the CodeBuild project that redeploys on every push.",
+            )
+            .allowed_values(&["true", "false"])
+            .default_value(if pipeline.is_some() { "true" } else { "false" }),
+        ),
+        (
+            PARAM_GITHUB_REPOSITORY,
+            Parameter::string(
+                "The GitHub repository CodeBuild builds (stack.pipeline.repository).",
+            )
+            .default_value(default(pipeline.map(|p| &p.repository)))
+            .allowed_pattern(
+                "^(https://github\\.com/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)?$",
+                "https://github.com/OWNER/REPO",
+            ),
+        ),
+        (
+            PARAM_GITHUB_BRANCH,
+            Parameter::string("The branch whose pushes deploy (stack.pipeline.branch).")
+                .default_value(default(pipeline.map(|p| &p.branch)))
+                .allowed_pattern("^[A-Za-z0-9._/-]*$", "a branch name"),
+        ),
+        (
+            PARAM_GITHUB_TOKEN_SECRET,
+            Parameter::string(
+                "The Secrets Manager secret holding the GitHub token, never the token itself \
+                 (stack.pipeline.github_token_secret).",
+            )
+            .default_value(default(pipeline.map(|p| &p.github_token_secret)))
+            .allowed_pattern("^[A-Za-z0-9/_+=.@-]*$", "a Secrets Manager secret name"),
+        ),
+    ];
+    for (name, parameter) in entries {
+        doc.parameters
+            .insert(name, parameter)
+            .map_err(duplicate_entry)?;
+    }
+
+    // Switching the pipeline on without its GitHub values is refused before
+    // anything changes, rather than failing halfway through the deploy.
+    let is_set =
+        |parameter: &str| Expr::negate(Expr::equals(Expr::reference(parameter), Expr::literal("")));
+    doc.rules
+        .insert(
+            RULE_PIPELINE,
+            Rule {
+                rule_condition: Some(pipeline_switch()),
+                assertions: [
+                    (PARAM_GITHUB_REPOSITORY, "stack.pipeline.repository"),
+                    (PARAM_GITHUB_BRANCH, "stack.pipeline.branch"),
+                    (
+                        PARAM_GITHUB_TOKEN_SECRET,
+                        "stack.pipeline.github_token_secret",
+                    ),
+                ]
+                .into_iter()
+                .map(|(parameter, setting)| Assertion {
+                    assert: is_set(parameter),
+                    assert_description: format!(
+                        "EnablePipeline=true needs {parameter}: set {setting} in infra/app.yaml"
+                    ),
+                })
+                .collect(),
+            },
+        )
+        .map_err(duplicate_entry)?;
+    doc.conditions
+        .insert(CONDITION_PIPELINE, pipeline_switch())
+        .map_err(duplicate_entry)
+}
+
+fn pipeline_switch() -> Expr {
+    Expr::equals(
+        Expr::reference(PARAM_ENABLE_PIPELINE),
+        Expr::literal("true"),
+    )
+}
+
+fn duplicate_entry(Duplicate(logical_id): Duplicate) -> TemplateError {
+    TemplateError::Conflict(logical_id)
+}
+
+fn check_setting(
+    setting: &'static str,
+    value: &str,
+    valid: bool,
+    expected: &'static str,
+) -> Result<(), TemplateError> {
+    if valid {
+        Ok(())
+    } else {
+        Err(TemplateError::Setting {
+            setting,
+            value: value.to_owned(),
+            expected,
+        })
+    }
+}
+
+/// `https://github.com/OWNER/REPO`, optionally `.git`: what CodeBuild's
+/// GitHub source accepts, and the parameter's AllowedPattern.
+fn is_github_repository(url: &str) -> bool {
+    let Some(path) = url.strip_prefix("https://github.com/") else {
+        return false;
+    };
+    let segment = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    };
+    matches!(path.split('/').collect::<Vec<_>>().as_slice(), [owner, repo] if segment(owner) && segment(repo))
+}
+
+/// The parameter's AllowedPattern `^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`.
+fn is_bucket_name(name: &str) -> bool {
+    let edge = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    (3..=63).contains(&name.len())
+        && name.starts_with(edge)
+        && name.ends_with(edge)
+        && name.chars().all(|c| edge(c) || c == '.' || c == '-')
+}
+
+fn is_branch(branch: &str) -> bool {
+    !branch.is_empty()
+        && branch
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-'))
+}
+
+fn is_secret_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c))
+}
+
+// --- Tables ---------------------------------------------------------------------
+
+fn table_resource(table: &TableSpec) -> Resource {
+    Resource::new(Table {
+        table_name: Expr::literal(table.table_name.clone()),
+        billing_mode: "PAY_PER_REQUEST",
+        attribute_definitions: vec![AttributeDefinition {
+            attribute_name: "id".to_owned(),
+            attribute_type: "S",
+        }],
+        key_schema: vec![KeySchemaElement {
+            attribute_name: "id".to_owned(),
+            key_type: "HASH",
+        }],
+        point_in_time_recovery_specification: PointInTimeRecoverySpecification {
+            point_in_time_recovery_enabled: true,
+        },
+        time_to_live_specification: TimeToLiveSpecification {
+            attribute_name: "ttl".to_owned(),
+            enabled: true,
+        },
+        sse_specification: SseSpecification { sse_enabled: true },
+    })
+    // The records outlive the stack: a delete or a replacement keeps the
+    // table. RetainExceptOnCreate (not Retain) on delete, so a first deploy
+    // that fails and rolls back removes the empty table it just made, and
+    // `deployer deploy --recreate` does not then fail on "already exists".
+    .policies(DeletionPolicy::RetainExceptOnCreate, DeletionPolicy::Retain)
+    .accepting(&[TABLE_AWS_KEY])
+}
+
+/// The item actions the API calls for each operation, and nothing else.
+fn item_action(operation: Operation) -> &'static str {
+    match operation {
+        Operation::List => "dynamodb:Scan",
+        Operation::Get => "dynamodb:GetItem",
+        Operation::Create => "dynamodb:PutItem",
+        Operation::Update => "dynamodb:UpdateItem",
+        Operation::Delete => "dynamodb:DeleteItem",
+    }
+}
+
+fn item_actions(operations: &[Operation]) -> Vec<&'static str> {
+    Operation::all()
+        .into_iter()
+        .filter(|operation| operations.contains(operation))
+        .map(item_action)
+        .collect()
+}
+
+// --- Function -----------------------------------------------------------------
+
+fn add_function(
+    doc: &mut Document,
+    settings: &StackSettings,
+    names: &Names,
+    app: &AppConfig,
+    tables: &[TableSpec],
+) -> Result<(), TemplateError> {
+    let mut statements = vec![
+        Statement::allow(
+            &["logs:CreateLogStream", "logs:PutLogEvents"],
+            vec![Expr::get_att(FUNCTION_LOG_GROUP, "Arn")],
+        )
+        .sid("WriteOwnLogs"),
+    ];
+    for table in tables {
+        let actions = item_actions(&table.operations);
+        if actions.is_empty() {
+            continue;
+        }
+        statements.push(
+            Statement::allow(&actions, vec![Expr::get_att(&table.logical_id, "Arn")])
+                .sid(format!("{}Items", table.logical_id)),
+        );
+    }
+    // X-Ray accepts trace data only on `*`: it has no resource-level
+    // permissions. The two actions write traces and nothing else.
+    statements.push(
+        Statement::allow(
+            &["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+            vec![Expr::literal("*")],
+        )
+        .sid("WriteTraces"),
+    );
+    add(
+        doc,
+        FUNCTION_ROLE,
+        Resource::new(Role {
+            role_name: Some(Expr::literal(names.function_role.clone())),
+            description: format!(
+                "{}: exactly the item actions it uses on its tables, its own log group, X-Ray.",
+                names.function
+            ),
+            assume_role_policy_document: PolicyDocument::trust("lambda.amazonaws.com", false),
+            policies: vec![Policy {
+                policy_name: "api-function".to_owned(),
+                policy_document: PolicyDocument::new(statements),
+            }],
+        }),
+    )?;
+    add(
+        doc,
+        FUNCTION_LOG_GROUP,
+        log_group(&names.function_log_group, settings, None),
+    )?;
+
+    let mut variables = BTreeMap::new();
+    variables.insert("API_RESOURCES".to_owned(), api_resources(app, tables));
+    // lambda_http would otherwise put the stage in front of the path
+    // (`/prod/api/...`) and no route would match.
+    variables.insert(
+        "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH".to_owned(),
+        Expr::literal("true"),
+    );
+    variables.insert("RUST_LOG".to_owned(), Expr::literal("info"));
+    add(
+        doc,
+        FUNCTION,
+        Resource::new(Function {
+            function_name: Expr::literal(names.function.clone()),
+            description: format!("The CRUD API of {}.", settings.name),
+            runtime: "provided.al2023",
+            handler: "bootstrap",
+            architectures: vec![settings.arch.lambda_name()],
+            memory_size: settings.memory_mb,
+            timeout: settings.timeout_seconds,
+            role: Expr::get_att(FUNCTION_ROLE, "Arn"),
+            code: Code {
+                s3_bucket: Expr::reference(PARAM_ARTIFACT_BUCKET),
+                s3_key: Expr::reference(PARAM_ARTIFACT_KEY),
+            },
+            environment: Environment { variables },
+            // Naming the log group makes Lambda wait for it (with its
+            // retention) instead of creating one that keeps logs forever.
+            logging_config: LoggingConfig {
+                log_group: Expr::reference(FUNCTION_LOG_GROUP),
+            },
+            // Traces cost nothing below X-Ray's free tier and show where a
+            // slow request spent its time (API Gateway, Lambda, DynamoDB).
+            tracing_config: TracingConfig { mode: "Active" },
+        })
+        .accepting(&[NO_VPC, NO_DLQ, NO_RESERVED_CONCURRENCY, NO_ENV_CMK]),
+    )
+}
+
+/// `API_RESOURCES`: the declaration's `resources:` map as the function reads
+/// it, with each table's name filled in by CloudFormation. Same schema as
+/// app.yaml; memory resources keep their seed (shipped in the zip), dynamodb
+/// ones get `table` (seeding tables is the deployer's job, not start-up's).
+fn api_resources(app: &AppConfig, tables: &[TableSpec]) -> Expr {
+    let mut mapping = serde_json::Map::new();
+    for (resource, declared) in &app.resources {
+        mapping.insert(resource.clone(), resource_entry(declared, resource, tables));
+    }
+    // Only the `${TableLogicalId}` slots are Sub syntax: every literal that
+    // could hold `${` (a seed path) was escaped when the entry was built.
+    Expr::sub(serde_json::Value::Object(mapping).to_string())
+}
+
+fn resource_entry(
+    declared: &ResourceConfig,
+    resource: &str,
+    tables: &[TableSpec],
+) -> serde_json::Value {
+    let mut entry = serde_json::Map::new();
+    entry.insert("backend".to_owned(), declared.backend.to_string().into());
+    match declared.backend {
+        BackendKind::Memory => {
+            if let Some(seed) = &declared.seed {
+                entry.insert(
+                    "seed".to_owned(),
+                    sub_literal(&seed.to_string_lossy()).into(),
+                );
+            }
+        }
+        BackendKind::Dynamodb => {
+            if let Some(table) = tables.iter().find(|t| t.resource == resource) {
+                entry.insert(
+                    "table".to_owned(),
+                    format!("${{{}}}", table.logical_id).into(),
+                );
+            }
+        }
+    }
+    if declared.operations != Operation::all() {
+        let operations: Vec<serde_json::Value> = declared
+            .operations
+            .iter()
+            .map(|operation| operation_name(*operation).into())
+            .collect();
+        entry.insert("operations".to_owned(), operations.into());
+    }
+    serde_json::Value::Object(entry)
+}
+
+/// The name app.yaml uses for an operation.
+fn operation_name(operation: Operation) -> &'static str {
+    match operation {
+        Operation::List => "list",
+        Operation::Get => "get",
+        Operation::Create => "create",
+        Operation::Update => "update",
+        Operation::Delete => "delete",
+    }
+}
+
+fn log_group(name: &str, settings: &StackSettings, condition: Option<&str>) -> Resource {
+    Resource::new(LogGroup {
+        log_group_name: Expr::literal(name),
+        retention_in_days: settings.log_retention_days,
+    })
+    .when(condition)
+    // Said explicitly, as for every stateful resource: logs go with the
+    // stack. They expire after the retention anyway, and a kept group would
+    // make the next stack of this name fail to create it ("already exists").
+    .policies(DeletionPolicy::Delete, DeletionPolicy::Delete)
+    .accepting(&[LOGS_SERVICE_KEY])
+}
+
+// --- API Gateway ----------------------------------------------------------------
+
+fn add_api(
+    doc: &mut Document,
+    settings: &StackSettings,
+    names: &Names,
+) -> Result<(), TemplateError> {
+    add(
+        doc,
+        API,
+        Resource::new(RestApi {
+            name: Expr::literal(names.api.clone()),
+            description: format!(
+                "The CRUD API of {}: every path goes to the function.",
+                settings.name
+            ),
+            endpoint_configuration: EndpointConfiguration {
+                types: vec!["REGIONAL"],
+            },
+        }),
+    )?;
+    let proxy_resource = ApiResource {
+        rest_api_id: Expr::reference(API),
+        parent_id: Expr::get_att(API, "RootResourceId"),
+        path_part: "{proxy+}".to_owned(),
+    };
+    let method = |resource_id: Expr| Method {
+        rest_api_id: Expr::reference(API),
+        resource_id,
+        http_method: "ANY",
+        authorization_type: "NONE",
+        integration: Integration {
+            kind: "AWS_PROXY",
+            // Lambda is always invoked with POST, whatever the client sent.
+            integration_http_method: "POST",
+            uri: Expr::sub(
+                "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/\
+                 ${ApiFunction.Arn}/invocations",
+            ),
+        },
+    };
+    let root_method = method(Expr::get_att(API, "RootResourceId"));
+    let proxy_method = method(Expr::reference(PROXY_RESOURCE));
+    // A Deployment is a snapshot: CloudFormation never re-creates it when the
+    // methods change, so the stage would keep serving the old ones. Naming it
+    // after a hash of the routes makes a route change a new deployment.
+    let routes = serde_json::to_vec(&(&proxy_resource, &root_method, &proxy_method))?;
+    let deployment = format!(
+        "{DEPLOYMENT_PREFIX}{}",
+        &hex::encode(Sha256::digest(&routes))[..10]
+    );
+    add(doc, PROXY_RESOURCE, Resource::new(proxy_resource))?;
+    add(
+        doc,
+        ROOT_METHOD,
+        Resource::new(root_method).accepting(&[PUBLIC_API]),
+    )?;
+    add(
+        doc,
+        PROXY_METHOD,
+        Resource::new(proxy_method).accepting(&[PUBLIC_API]),
+    )?;
+    add(
+        doc,
+        &deployment,
+        Resource::new(Deployment {
+            rest_api_id: Expr::reference(API),
+            description: "The routes ANY / and ANY /{proxy+}.".to_owned(),
+        })
+        .depends_on(&[ROOT_METHOD, PROXY_METHOD]),
+    )?;
+    add(
+        doc,
+        ACCESS_LOG_GROUP,
+        log_group(&names.access_log_group, settings, None),
+    )?;
+    add_gateway_account(doc)?;
+    add(
+        doc,
+        STAGE,
+        Resource::new(Stage {
+            stage_name: STAGE_NAME,
+            description: "The only stage; its URL is the ApiUrl output.".to_owned(),
+            rest_api_id: Expr::reference(API),
+            deployment_id: Expr::reference(deployment.as_str()),
+            tracing_enabled: true,
+            method_settings: vec![MethodSetting {
+                resource_path: "/*",
+                http_method: "*",
+                throttling_rate_limit: settings.throttle_rate,
+                throttling_burst_limit: settings.throttle_burst,
+                // Per-method metrics are billed as custom metrics; the
+                // API-level ones (count, latency, 4xx, 5xx) are free.
+                metrics_enabled: false,
+            }],
+            access_log_setting: AccessLogSetting {
+                // The group's ARN without the `:*` its Arn attribute ends in.
+                destination_arn: regional_arn("logs", "log-group:${ApiAccessLogGroup}"),
+                format: access_log_format(),
+            },
+        })
+        // API Gateway refuses access logs until the region's CloudWatch role
+        // is set, and nothing else orders the two.
+        .depends_on(&[GATEWAY_ACCOUNT])
+        .accepting(&[NO_API_CACHE]),
+    )?;
+    add(
+        doc,
+        INVOKE_PERMISSION,
+        Resource::new(Permission {
+            action: "lambda:InvokeFunction",
+            function_name: Expr::get_att(FUNCTION, "Arn"),
+            principal: "apigateway.amazonaws.com",
+            // This API only, any stage, method and path.
+            source_arn: regional_arn("execute-api", "${Api}/*"),
+        }),
+    )
+}
+
+/// One JSON line per request: who, what, the outcome and where time went.
+fn access_log_format() -> String {
+    serde_json::json!({
+        "requestId": "$context.requestId",
+        "extendedRequestId": "$context.extendedRequestId",
+        "ip": "$context.identity.sourceIp",
+        "userAgent": "$context.identity.userAgent",
+        "requestTime": "$context.requestTime",
+        "httpMethod": "$context.httpMethod",
+        "path": "$context.path",
+        "resourcePath": "$context.resourcePath",
+        "protocol": "$context.protocol",
+        "status": "$context.status",
+        "responseLength": "$context.responseLength",
+        "latency": "$context.responseLatency",
+        "integrationLatency": "$context.integrationLatency",
+        "integrationStatus": "$context.integrationStatus",
+        "errorMessage": "$context.error.message"
+    })
+    .to_string()
+}
+
+/// The region's API Gateway CloudWatch role, which access logs need.
+///
+/// `AWS::ApiGateway::Account` is one setting per account and region, not a
+/// resource of this app, so creating it here is a compromise: without it the
+/// first deploy to a fresh account fails ("CloudWatch Logs role ARN must be
+/// set in account settings"). The role may write any log group of this region
+/// (what AWS's AmazonAPIGatewayPushToCloudWatchLogs grants, minus other
+/// regions), so another API whose logging already used an older role keeps
+/// working after we set ours. Both are retained when the stack is deleted:
+/// deleting the role would silently stop every API's logs in the region. The
+/// role has a generated name, so a later stack never collides with a
+/// retained one. The CodeBuild role may not change either (see
+/// `pipeline_statements`).
+fn add_gateway_account(doc: &mut Document) -> Result<(), TemplateError> {
+    let log_groups = regional_arn("logs", "log-group:*");
+    add(
+        doc,
+        GATEWAY_LOGS_ROLE,
+        Resource::new(Role {
+            role_name: None,
+            description: "API Gateway's CloudWatch role for this region (access and execution \
+                          logs of every REST API)."
+                .to_owned(),
+            assume_role_policy_document: // No aws:SourceAccount condition: AWS documents this role's trust
+            // without one, and a condition API Gateway does not send would
+            // silently stop every API's logs.
+            PolicyDocument::trust("apigateway.amazonaws.com", false),
+            policies: vec![Policy {
+                policy_name: "push-to-cloudwatch-logs".to_owned(),
+                policy_document: PolicyDocument::new(vec![
+                    Statement::allow(
+                        &[
+                            "logs:CreateLogGroup",
+                            "logs:CreateLogStream",
+                            "logs:DescribeLogStreams",
+                            "logs:PutLogEvents",
+                            "logs:GetLogEvents",
+                            "logs:FilterLogEvents",
+                        ],
+                        vec![log_groups],
+                    )
+                    .sid("WriteRegionLogs"),
+                    // DescribeLogGroups is authorised on `*` only.
+                    Statement::allow(&["logs:DescribeLogGroups"], vec![Expr::literal("*")])
+                        .sid("FindLogGroups"),
+                ]),
+            }],
+        })
+        .policies(DeletionPolicy::RetainExceptOnCreate, DeletionPolicy::Retain),
+    )?;
+    add(
+        doc,
+        GATEWAY_ACCOUNT,
+        Resource::new(ApiGatewayAccount {
+            cloud_watch_role_arn: Expr::get_att(GATEWAY_LOGS_ROLE, "Arn"),
+        })
+        .policies(DeletionPolicy::RetainExceptOnCreate, DeletionPolicy::Retain),
+    )
+}
+
+// --- Pipeline -------------------------------------------------------------------
+
+fn add_pipeline(
+    doc: &mut Document,
+    settings: &StackSettings,
+    names: &Names,
+    tables: &[TableSpec],
+) -> Result<(), TemplateError> {
+    let when = Some(CONDITION_PIPELINE);
+    // The account's GitHub credential for CodeBuild; the token never appears
+    // in the template, only where CloudFormation reads it from.
+    add(
+        doc,
+        SOURCE_CREDENTIAL,
+        Resource::new(SourceCredential {
+            server_type: "GITHUB",
+            auth_type: "PERSONAL_ACCESS_TOKEN",
+            token: Expr::sub("{{resolve:secretsmanager:${GitHubTokenSecret}:SecretString}}"),
+        })
+        .when(when),
+    )?;
+    add(
+        doc,
+        PIPELINE_LOG_GROUP,
+        log_group(&names.project_log_group, settings, when),
+    )?;
+    add(
+        doc,
+        PIPELINE_ROLE,
+        Resource::new(Role {
+            role_name: Some(Expr::literal(names.project_role.clone())),
+            description: format!(
+                "CodeBuild project {}: deploys stack {} and nothing else.",
+                names.project, settings.name
+            ),
+            assume_role_policy_document: PolicyDocument::trust("codebuild.amazonaws.com", true),
+            policies: vec![Policy {
+                policy_name: "deploy-this-stack".to_owned(),
+                policy_document: PolicyDocument::new(pipeline_statements(settings, names, tables)),
+            }],
+        })
+        .when(when),
+    )?;
+    let (environment_type, image) = match settings.arch {
+        // Amazon Linux 2023 images, building natively for the function's CPU.
+        Arch::Arm64 => (
+            "ARM_CONTAINER",
+            "aws/codebuild/amazonlinux-aarch64-standard:3.0",
+        ),
+        Arch::X86_64 => (
+            "LINUX_CONTAINER",
+            "aws/codebuild/amazonlinux-x86_64-standard:5.0",
+        ),
+    };
+    add(
+        doc,
+        PROJECT,
+        Resource::new(Project {
+            name: Expr::literal(names.project.clone()),
+            description: format!(
+                "Builds the Lambda zip and runs `deployer deploy` on every push to the branch \
+                 (stack {}).",
+                settings.name
+            ),
+            service_role: Expr::get_att(PIPELINE_ROLE, "Arn"),
+            source: ProjectSource {
+                kind: "GITHUB",
+                location: Expr::reference(PARAM_GITHUB_REPOSITORY),
+                build_spec: "buildspec.yaml",
+                git_clone_depth: 1,
+                report_build_status: true,
+            },
+            triggers: ProjectTriggers {
+                webhook: true,
+                filter_groups: vec![vec![
+                    WebhookFilter {
+                        kind: "EVENT",
+                        pattern: Expr::literal("PUSH"),
+                    },
+                    WebhookFilter {
+                        kind: "HEAD_REF",
+                        pattern: Expr::sub("^refs/heads/${GitHubBranch}$"),
+                    },
+                ]],
+            },
+            environment: ProjectEnvironment {
+                kind: environment_type,
+                // The smallest size: enough memory for the release build with
+                // LTO, and the S3 cache keeps the registry and target/ warm.
+                compute_type: "BUILD_GENERAL1_SMALL",
+                image,
+                privileged_mode: false,
+            },
+            // `deployer deploy` uploads the zip itself, under its hash.
+            artifacts: ProjectArtifacts {
+                kind: "NO_ARTIFACTS",
+            },
+            cache: ProjectCache {
+                kind: "S3",
+                location: Expr::sub("${ArtifactBucket}/codebuild-cache"),
+            },
+            logs_config: ProjectLogsConfig {
+                cloud_watch_logs: CloudWatchLogsConfig {
+                    status: "ENABLED",
+                    group_name: Expr::reference(PIPELINE_LOG_GROUP),
+                },
+            },
+            timeout_in_minutes: 30,
+            // Two pushes in a row must not run two deploys of one stack.
+            concurrent_build_limit: 1,
+        })
+        .when(when)
+        // The webhook needs the account's GitHub credential, which nothing
+        // in the project's properties refers to.
+        .depends_on(&[SOURCE_CREDENTIAL]),
+    )
+}
+
+/// What the CodeBuild role may do: deploy this stack's application part.
+///
+/// CloudFormation acts with the caller's permissions, so the role needs the
+/// actions of every resource handler it may run, each on this stack's
+/// resources only (named ARNs, or this API's id). It deliberately cannot
+/// change its own role, its project, the account's GitHub credential or the
+/// region's API Gateway role: a pushed commit must not be able to widen the
+/// pipeline's permissions. A change to those is deployed from a workstation
+/// (`deployer deploy`), as the first deploy is.
+fn pipeline_statements(
+    settings: &StackSettings,
+    names: &Names,
+    tables: &[TableSpec],
+) -> Vec<Statement> {
+    let stack = regional_arn("cloudformation", "stack/${AWS::StackName}/*");
+    let function = regional_arn("lambda", &format!("function:{}", names.function));
+    let function_role = Expr::sub(format!(
+        "arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{}",
+        names.function_role
+    ));
+    let bucket = Expr::sub("arn:${AWS::Partition}:s3:::${ArtifactBucket}");
+    let objects = Expr::sub("arn:${AWS::Partition}:s3:::${ArtifactBucket}/*");
+    let api_gateway = |path: &str| {
+        Expr::sub(format!(
+            "arn:${{AWS::Partition}}:apigateway:${{AWS::Region}}::{path}"
+        ))
+    };
+    // Tables named `<stack>-<resource>` by prefix, so adding a resource to
+    // app.yaml deploys from CI; tables named explicitly by their exact ARN.
+    let mut table_arns = vec![regional_arn(
+        "dynamodb",
+        &format!("table/{}-*", sub_literal(&settings.name)),
+    )];
+    let default_prefix = format!("{}-", settings.name);
+    for table in tables {
+        if !table.table_name.starts_with(&default_prefix) {
+            table_arns.push(regional_arn(
+                "dynamodb",
+                &format!("table/{}", sub_literal(&table.table_name)),
+            ));
+        }
+    }
+    let app_log_groups = [&names.function_log_group, &names.access_log_group]
+        .into_iter()
+        .flat_map(|name| {
+            [
+                regional_arn("logs", &format!("log-group:{name}")),
+                regional_arn("logs", &format!("log-group:{name}:*")),
+            ]
+        })
+        .collect();
+
+    vec![
+        Statement::allow(
+            &[
+                "cloudformation:CreateChangeSet",
+                "cloudformation:DescribeChangeSet",
+                "cloudformation:ExecuteChangeSet",
+                "cloudformation:DeleteChangeSet",
+                "cloudformation:ListChangeSets",
+                "cloudformation:DescribeStacks",
+                "cloudformation:DescribeStackEvents",
+                "cloudformation:DescribeStackResource",
+                "cloudformation:DescribeStackResources",
+                "cloudformation:ListStackResources",
+                "cloudformation:GetTemplate",
+                "cloudformation:GetTemplateSummary",
+                "cloudformation:ContinueUpdateRollback",
+            ],
+            vec![stack],
+        )
+        .sid("ThisStackAndItsChangeSets"),
+        Statement::allow(
+            &["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
+            vec![objects],
+        )
+        .sid("ArtifactsAndBuildCache"),
+        Statement::allow(
+            &["s3:ListBucket", "s3:GetBucketLocation", "s3:GetBucketAcl"],
+            vec![bucket],
+        )
+        .sid("ArtifactBucket"),
+        Statement::allow(
+            &[
+                "lambda:CreateFunction",
+                "lambda:DeleteFunction",
+                "lambda:GetFunction",
+                "lambda:GetFunctionConfiguration",
+                "lambda:UpdateFunctionCode",
+                "lambda:UpdateFunctionConfiguration",
+                "lambda:PublishVersion",
+                "lambda:ListTags",
+                "lambda:TagResource",
+                "lambda:UntagResource",
+                "lambda:PutFunctionConcurrency",
+                "lambda:DeleteFunctionConcurrency",
+                "lambda:GetFunctionCodeSigningConfig",
+                "lambda:GetFunctionRecursionConfig",
+                "lambda:PutFunctionRecursionConfig",
+                "lambda:GetRuntimeManagementConfig",
+                "lambda:PutRuntimeManagementConfig",
+                "lambda:AddPermission",
+                "lambda:RemovePermission",
+                "lambda:GetPolicy",
+            ],
+            vec![function],
+        )
+        .sid("ApiFunction"),
+        Statement::allow(
+            &[
+                "iam:CreateRole",
+                "iam:DeleteRole",
+                "iam:GetRole",
+                "iam:UpdateRole",
+                "iam:UpdateRoleDescription",
+                "iam:UpdateAssumeRolePolicy",
+                "iam:PutRolePolicy",
+                "iam:GetRolePolicy",
+                "iam:DeleteRolePolicy",
+                "iam:ListRolePolicies",
+                "iam:ListAttachedRolePolicies",
+                "iam:TagRole",
+                "iam:UntagRole",
+            ],
+            vec![function_role.clone()],
+        )
+        .sid("ApiFunctionRole"),
+        Statement::allow(&["iam:PassRole"], vec![function_role])
+            .sid("PassApiFunctionRoleToLambda")
+            .when(
+                "StringEquals",
+                "iam:PassedToService",
+                Expr::literal("lambda.amazonaws.com"),
+            ),
+        // REST API ids are generated by AWS, so the API is named by its
+        // `Ref` here: once it exists, CI may change this API and no other.
+        Statement::allow(&["apigateway:GET"], vec![api_gateway("/restapis")]).sid("ListApis"),
+        Statement::allow(
+            &[
+                "apigateway:GET",
+                "apigateway:POST",
+                "apigateway:PUT",
+                "apigateway:PATCH",
+                "apigateway:DELETE",
+            ],
+            vec![
+                api_gateway("/restapis/${Api}"),
+                api_gateway("/restapis/${Api}/*"),
+            ],
+        )
+        .sid("ThisApi"),
+        Statement::allow(
+            &[
+                "dynamodb:CreateTable",
+                "dynamodb:DescribeTable",
+                "dynamodb:UpdateTable",
+                "dynamodb:DeleteTable",
+                "dynamodb:DescribeTimeToLive",
+                "dynamodb:UpdateTimeToLive",
+                "dynamodb:DescribeContinuousBackups",
+                "dynamodb:UpdateContinuousBackups",
+                "dynamodb:DescribeContributorInsights",
+                "dynamodb:DescribeKinesisStreamingDestination",
+                "dynamodb:GetResourcePolicy",
+                "dynamodb:ListTagsOfResource",
+                "dynamodb:TagResource",
+                "dynamodb:UntagResource",
+            ],
+            table_arns,
+        )
+        .sid("Tables"),
+        Statement::allow(
+            &[
+                "logs:CreateLogGroup",
+                "logs:DeleteLogGroup",
+                "logs:PutRetentionPolicy",
+                "logs:DeleteRetentionPolicy",
+                "logs:ListTagsForResource",
+                "logs:TagResource",
+                "logs:UntagResource",
+            ],
+            app_log_groups,
+        )
+        .sid("AppLogGroups"),
+        // CloudFormation's log group handler looks groups up with
+        // DescribeLogGroups, which AWS authorises on `*` only.
+        Statement::allow(&["logs:DescribeLogGroups"], vec![Expr::literal("*")])
+            .sid("FindLogGroups"),
+        Statement::allow(
+            &["logs:CreateLogStream", "logs:PutLogEvents"],
+            vec![Expr::get_att(PIPELINE_LOG_GROUP, "Arn")],
+        )
+        .sid("WriteOwnBuildLogs"),
+    ]
+}
+
+// --- Outputs --------------------------------------------------------------------
+
+fn outputs(doc: &mut Document, tables: &[TableSpec]) -> Result<(), TemplateError> {
+    let mut entries = vec![(
+        OUTPUT_API_URL.to_owned(),
+        Output {
+            description: "The API's base URL: GET <ApiUrl>/ping answers pong.".to_owned(),
+            condition: None,
+            // `${ApiStage}` is the stage name: the URL exists once it does.
+            value: Expr::sub(
+                "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${ApiStage}/api",
+            ),
+        },
+    )];
+    for table in tables {
+        entries.push((
+            table_output_key(&table.resource),
+            Output {
+                description: format!("The DynamoDB table of resource `{}`.", table.resource),
+                condition: None,
+                value: Expr::reference(table.logical_id.as_str()),
+            },
+        ));
+    }
+    entries.push((
+        OUTPUT_FUNCTION_NAME.to_owned(),
+        Output {
+            description: "The Lambda function serving the API.".to_owned(),
+            condition: None,
+            value: Expr::reference(FUNCTION),
+        },
+    ));
+    entries.push((
+        OUTPUT_BUILD_PROJECT.to_owned(),
+        Output {
+            description: "The CodeBuild project that deploys on every push.".to_owned(),
+            condition: Some(CONDITION_PIPELINE.to_owned()),
+            value: Expr::reference(PROJECT),
+        },
+    ));
+    for (key, output) in entries {
+        doc.outputs.insert(key, output).map_err(duplicate_entry)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_actions_follow_the_operations() {
+        assert_eq!(
+            item_actions(&[Operation::Get, Operation::List]),
+            vec!["dynamodb:Scan", "dynamodb:GetItem"]
+        );
+        assert_eq!(item_actions(&Operation::all()).len(), 5);
+        assert!(item_actions(&[]).is_empty());
+    }
+
+    #[test]
+    fn github_settings_are_checked() {
+        for (url, valid) in [
+            ("https://github.com/o/r.git", true),
+            ("https://github.com/o/r", true),
+            ("https://github.com/o", false),
+            ("https://github.com/o/r/x", false),
+            ("http://github.com/o/r", false),
+            ("https://gitlab.com/o/r", false),
+        ] {
+            assert_eq!(is_github_repository(url), valid, "{url}");
+        }
+        assert!(is_bucket_name("shop-artifacts-123456789012-eu-west-1"));
+        assert!(!is_bucket_name("Shop"));
+        assert!(!is_bucket_name("ab"));
+        assert!(!is_bucket_name("shop-"));
+        assert!(is_branch("release/1.2"));
+        assert!(!is_branch("a b"));
+        assert!(!is_branch(""));
+        assert!(is_secret_name("serverless-api/github-token"));
+        assert!(!is_secret_name("a b"));
+    }
+
+    #[test]
+    fn long_stack_names_are_refused() {
+        assert!(Names::new(&"a".repeat(52)).is_ok());
+        match Names::new(&"a".repeat(53)) {
+            Err(TemplateError::NameTooLong { what, limit, .. }) => {
+                assert_eq!((what, limit), ("IAM role name", 64));
+            }
+            other => panic!("{:?}", other.err()),
+        }
+    }
+
+    #[test]
+    fn the_access_log_is_one_json_object() {
+        let format: serde_json::Value = serde_json::from_str(&access_log_format()).unwrap();
+        for key in ["requestId", "ip", "httpMethod", "path", "status", "latency"] {
+            assert!(format.get(key).is_some(), "{key}");
+        }
+    }
+}

@@ -1,0 +1,807 @@
+//! The rendered template: committed and fresh, deterministic, shaped as the
+//! declaration says (tables, permissions, the Lambda's mapping, the pipeline),
+//! least-privilege IAM, and deployable on the AWS emulator.
+//!
+//! `UPDATE_TEMPLATE=1 cargo test -p deployer --test template` rewrites
+//! `infra/template.yaml` from `infra/app.yaml` (and `tests/data/template.yaml`
+//! from `tests/data/app.yaml`, the example `make lint` checks with the
+//! pipeline on).
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "../../api/tests/support/mod.rs"]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use api::AppConfig;
+use deployer::settings::StackSettings;
+use deployer::template::{
+    self, CONDITION_PIPELINE, OUTPUT_API_URL, OUTPUT_BUILD_PROJECT, OUTPUT_FUNCTION_NAME,
+    PARAM_ARTIFACT_BUCKET, PARAM_ARTIFACT_KEY, PARAM_ENABLE_PIPELINE, PARAM_GITHUB_BRANCH,
+    PARAM_GITHUB_REPOSITORY, PARAM_GITHUB_TOKEN_SECRET, REQUIRED_CAPABILITY, Template,
+    TemplateError, table_logical_id, table_output_key,
+};
+use serde_json::{Value, json};
+
+fn repository_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn load(path: &Path) -> (AppConfig, StackSettings) {
+    let app = AppConfig::load(path).unwrap();
+    let settings = StackSettings::from_section(app.stack.as_ref()).unwrap();
+    (app, settings)
+}
+
+/// The repository's own declaration and settings.
+fn repository_declaration() -> (AppConfig, StackSettings) {
+    load(&repository_root().join("infra/app.yaml"))
+}
+
+/// `tests/data/app.yaml`: every option the stack derives from, pipeline on.
+fn example_declaration() -> (AppConfig, StackSettings) {
+    load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/app.yaml"))
+}
+
+/// A declaration given inline: `resources:` and an optional `stack:`.
+fn declaration(yaml: &str) -> (AppConfig, StackSettings) {
+    let app: AppConfig = serde_yaml::from_str(yaml).unwrap();
+    let settings = StackSettings::from_section(app.stack.as_ref()).unwrap();
+    (app, settings)
+}
+
+fn render(app: &AppConfig, settings: &StackSettings) -> Value {
+    let template = template::build(app, settings).unwrap();
+    let from_json: Value = serde_json::from_str(&template.to_json()).unwrap();
+    let from_yaml: Value = serde_yaml::from_str(&template.to_yaml()).unwrap();
+    assert_eq!(
+        from_json, from_yaml,
+        "YAML and JSON must carry the same template"
+    );
+    from_json
+}
+
+fn resources_of_type<'a>(template: &'a Value, kind: &str) -> Vec<(&'a String, &'a Value)> {
+    template["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, resource)| resource["Type"] == kind)
+        .collect()
+}
+
+// --- The committed file -----------------------------------------------------------
+
+/// Fails unless `committed` holds what `declaration` renders to; rewrites it
+/// under `UPDATE_TEMPLATE`.
+fn check_fresh(declaration: (AppConfig, StackSettings), committed: &Path) {
+    let (app, settings) = declaration;
+    let rendered = template::build(&app, &settings).unwrap().to_yaml();
+    if std::env::var_os("UPDATE_TEMPLATE").is_some() {
+        std::fs::write(committed, &rendered).unwrap();
+        eprintln!("wrote {}", committed.display());
+        return;
+    }
+    let text = std::fs::read_to_string(committed).unwrap_or_default();
+    assert!(
+        text == rendered,
+        "{} is not what its declaration renders to. Regenerate it with\n  \
+         UPDATE_TEMPLATE=1 cargo test -p deployer --test template\n\
+         (or `deployer render`), review the diff and commit it.",
+        committed.display()
+    );
+}
+
+#[test]
+fn the_committed_template_is_what_render_produces() {
+    check_fresh(
+        repository_declaration(),
+        &repository_root().join(template::template_path()),
+    );
+}
+
+#[test]
+fn the_linted_pipeline_example_is_fresh() {
+    check_fresh(
+        example_declaration(),
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/template.yaml"),
+    );
+}
+
+#[test]
+fn rendering_is_deterministic_and_offline() {
+    // `build` takes no client and reads no clock or environment: two builds
+    // of one declaration are byte-identical, whatever AWS_* says.
+    let (app, settings) = repository_declaration();
+    let first = template::build(&app, &settings).unwrap();
+    let second = template::build(&app, &settings).unwrap();
+    assert_eq!(first.to_yaml(), second.to_yaml());
+    assert_eq!(first.to_json(), second.to_json());
+    assert!(
+        first
+            .to_yaml()
+            .starts_with("# Rendered by `deployer render`")
+    );
+}
+
+#[test]
+fn the_interface_names_exist_in_the_template() {
+    let (app, settings) = repository_declaration();
+    let built = template::build(&app, &settings).unwrap();
+    let value = render(&app, &settings);
+    for parameter in [
+        PARAM_ARTIFACT_BUCKET,
+        PARAM_ARTIFACT_KEY,
+        PARAM_ENABLE_PIPELINE,
+        PARAM_GITHUB_REPOSITORY,
+        PARAM_GITHUB_BRANCH,
+        PARAM_GITHUB_TOKEN_SECRET,
+    ] {
+        assert!(built.has_parameter(parameter), "{parameter}");
+    }
+    let outputs: Vec<&String> = value["Outputs"].as_object().unwrap().keys().collect();
+    assert_eq!(outputs.first().map(|k| k.as_str()), Some(OUTPUT_API_URL));
+    for output in [OUTPUT_FUNCTION_NAME, OUTPUT_BUILD_PROJECT] {
+        assert!(value["Outputs"].get(output).is_some(), "{output}");
+    }
+    assert_eq!(
+        value["Outputs"][OUTPUT_API_URL]["Value"],
+        json!({"Fn::Sub":
+            "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${ApiStage}/api"})
+    );
+    assert_eq!(
+        value["Resources"]["ApiStage"]["Properties"]["StageName"],
+        "prod"
+    );
+    // Roles have fixed names: the deploy must acknowledge it.
+    assert_eq!(REQUIRED_CAPABILITY, "CAPABILITY_NAMED_IAM");
+    assert!(
+        resources_of_type(&value, "AWS::IAM::Role")
+            .iter()
+            .any(|(_, role)| role["Properties"].get("RoleName").is_some())
+    );
+}
+
+// --- Shaped by the declaration ----------------------------------------------------
+
+/// One table per dynamodb resource, each kept when the stack goes, with
+/// point-in-time recovery and TTL, named as the API expects.
+#[test]
+fn one_retained_table_per_dynamodb_resource() {
+    for (app, settings) in [
+        example_declaration(),
+        declaration("resources:\n  users: { backend: dynamodb }\n"),
+    ] {
+        let value = render(&app, &settings);
+        let dynamodb: Vec<(&String, _)> = app
+            .resources
+            .iter()
+            .filter(|(_, r)| r.backend == api::config::BackendKind::Dynamodb)
+            .collect();
+        assert_eq!(
+            resources_of_type(&value, "AWS::DynamoDB::Table").len(),
+            dynamodb.len(),
+            "{:?}",
+            app.resources.keys()
+        );
+        for (resource, declared) in dynamodb {
+            let logical_id = table_logical_id(resource);
+            let table = &value["Resources"][&logical_id];
+            let properties = &table["Properties"];
+            let expected_name = declared.table_name(resource, &settings.name);
+            assert_eq!(
+                properties["TableName"],
+                expected_name.as_str(),
+                "{resource}"
+            );
+            assert_eq!(
+                table["DeletionPolicy"], "RetainExceptOnCreate",
+                "{resource}"
+            );
+            assert_eq!(table["UpdateReplacePolicy"], "Retain", "{resource}");
+            assert_eq!(properties["BillingMode"], "PAY_PER_REQUEST");
+            assert_eq!(
+                properties["KeySchema"],
+                json!([{"AttributeName": "id", "KeyType": "HASH"}])
+            );
+            assert_eq!(
+                properties["AttributeDefinitions"],
+                json!([{"AttributeName": "id", "AttributeType": "S"}])
+            );
+            assert_eq!(
+                properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+                true
+            );
+            assert_eq!(
+                properties["TimeToLiveSpecification"],
+                json!({"AttributeName": "ttl", "Enabled": true})
+            );
+            assert_eq!(properties["SSESpecification"]["SSEEnabled"], true);
+            assert_eq!(
+                value["Outputs"][table_output_key(resource)]["Value"],
+                json!({"Ref": logical_id})
+            );
+        }
+        let built = template::build(&app, &settings).unwrap();
+        assert_eq!(
+            built.retained_tables().len(),
+            resources_of_type(&value, "AWS::DynamoDB::Table").len()
+        );
+    }
+    let (app, settings) = example_declaration();
+    let value = render(&app, &settings);
+    assert_eq!(
+        value["Resources"]["OrderItemsTable"]["Properties"]["TableName"],
+        "shop-order_items"
+    );
+    assert_eq!(
+        value["Resources"]["AuditTable"]["Properties"]["TableName"],
+        "audit-log"
+    );
+}
+
+/// `API_RESOURCES` is the declaration's mapping, with table names filled in
+/// by CloudFormation and operations only where they are restricted.
+#[test]
+fn the_function_environment_carries_every_resource() {
+    let (app, settings) = example_declaration();
+    let value = render(&app, &settings);
+    let function = &value["Resources"]["ApiFunction"]["Properties"];
+    let variables = &function["Environment"]["Variables"];
+    assert_eq!(variables["AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH"], "true");
+    assert_eq!(variables["RUST_LOG"], "info");
+    let mapping: Value =
+        serde_json::from_str(variables["API_RESOURCES"]["Fn::Sub"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        mapping,
+        json!({
+            "audit": {"backend": "dynamodb", "table": "${AuditTable}",
+                      "operations": ["list", "get"]},
+            "mocks": {"backend": "memory", "seed": "seed/mocks.json"},
+            "order_items": {"backend": "dynamodb", "table": "${OrderItemsTable}",
+                            "operations": ["list", "get", "create"]},
+            "users": {"backend": "dynamodb", "table": "${UsersTable}"}
+        })
+    );
+    for resource in app.resources.keys() {
+        assert!(mapping.get(resource).is_some(), "{resource}");
+    }
+    // The mapping parses as the API's own declaration format.
+    let as_declaration: AppConfig = serde_yaml::from_str(&format!("resources: {mapping}")).unwrap();
+    assert_eq!(as_declaration.resources.len(), app.resources.len());
+
+    assert_eq!(function["Runtime"], "provided.al2023");
+    assert_eq!(function["Handler"], "bootstrap");
+    assert_eq!(function["Architectures"], json!(["x86_64"]));
+    assert_eq!(function["MemorySize"], 256);
+    assert_eq!(function["FunctionName"], "shop-api");
+    assert_eq!(
+        function["Code"],
+        json!({"S3Bucket": {"Ref": "ArtifactBucket"}, "S3Key": {"Ref": "ArtifactKey"}})
+    );
+    let log_group = &value["Resources"]["ApiFunctionLogGroup"]["Properties"];
+    assert_eq!(log_group["LogGroupName"], "/aws/lambda/shop-api");
+    assert_eq!(log_group["RetentionInDays"], 30);
+}
+
+/// The function's role may do exactly the item actions of each resource's
+/// operations, on exactly its table.
+#[test]
+fn the_function_role_follows_the_operations() {
+    let (app, settings) = example_declaration();
+    let value = render(&app, &settings);
+    let statements = &value["Resources"]["ApiFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+        ["Statement"];
+    let for_table = |logical_id: &str| {
+        statements
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Resource"] == json!([{"Fn::GetAtt": [logical_id, "Arn"]}]))
+            .map(|s| s["Action"].clone())
+    };
+    let check = |logical_id: &str, actions: Value| {
+        assert_eq!(for_table(logical_id), Some(actions), "{logical_id}");
+    };
+    check(
+        "UsersTable",
+        json!([
+            "dynamodb:Scan",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem"
+        ]),
+    );
+    check(
+        "OrderItemsTable",
+        json!(["dynamodb:Scan", "dynamodb:GetItem", "dynamodb:PutItem"]),
+    );
+    check("AuditTable", json!(["dynamodb:Scan", "dynamodb:GetItem"]));
+    check(
+        "ApiFunctionLogGroup",
+        json!(["logs:CreateLogStream", "logs:PutLogEvents"]),
+    );
+}
+
+/// The pipeline renders with the declaration's GitHub values when
+/// `stack.pipeline` is set, and every pipeline resource waits on the switch.
+#[test]
+fn the_pipeline_renders_behind_its_condition() {
+    let pipeline_types = [
+        "AWS::CodeBuild::SourceCredential",
+        "AWS::CodeBuild::Project",
+    ];
+    for ((app, settings), enabled, repository) in [
+        (
+            example_declaration(),
+            "true",
+            "https://github.com/acme/shop.git",
+        ),
+        (declaration("resources: {}\n"), "false", ""),
+    ] {
+        let value = render(&app, &settings);
+        let parameters = &value["Parameters"];
+        assert_eq!(
+            parameters[PARAM_ENABLE_PIPELINE]["Default"], enabled,
+            "{}",
+            settings.name
+        );
+        assert_eq!(parameters[PARAM_GITHUB_REPOSITORY]["Default"], repository);
+        assert_eq!(
+            value["Conditions"][CONDITION_PIPELINE],
+            json!({"Fn::Equals": [{"Ref": PARAM_ENABLE_PIPELINE}, "true"]})
+        );
+        for kind in pipeline_types {
+            let found = resources_of_type(&value, kind);
+            assert_eq!(found.len(), 1, "{kind}");
+        }
+        for logical_id in [
+            "PipelineSourceCredential",
+            "PipelineLogGroup",
+            "PipelineRole",
+            "PipelineProject",
+        ] {
+            assert_eq!(
+                value["Resources"][logical_id]["Condition"], CONDITION_PIPELINE,
+                "{logical_id}"
+            );
+        }
+        assert_eq!(
+            value["Outputs"][OUTPUT_BUILD_PROJECT]["Condition"],
+            CONDITION_PIPELINE
+        );
+        let credential = &value["Resources"]["PipelineSourceCredential"]["Properties"];
+        assert_eq!(credential["ServerType"], "GITHUB");
+        assert_eq!(credential["AuthType"], "PERSONAL_ACCESS_TOKEN");
+        let token = credential["Token"]["Fn::Sub"].as_str().unwrap();
+        assert_eq!(
+            token,
+            "{{resolve:secretsmanager:${GitHubTokenSecret}:SecretString}}"
+        );
+        // Enabling it without GitHub values is refused by a rule.
+        assert!(value["Rules"]["PipelineNeedsGitHub"]["Assertions"].is_array());
+    }
+
+    let (app, settings) = example_declaration();
+    let value = render(&app, &settings);
+    assert_eq!(
+        value["Parameters"][PARAM_GITHUB_BRANCH]["Default"],
+        "release"
+    );
+    assert_eq!(
+        value["Parameters"][PARAM_GITHUB_TOKEN_SECRET]["Default"],
+        "serverless-api/github-token"
+    );
+    let project = &value["Resources"]["PipelineProject"]["Properties"];
+    assert_eq!(project["Name"], "shop-deploy");
+    assert_eq!(project["Source"]["Type"], "GITHUB");
+    assert_eq!(
+        project["Source"]["Location"],
+        json!({"Ref": "GitHubRepository"})
+    );
+    assert_eq!(project["Source"]["BuildSpec"], "buildspec.yaml");
+    assert_eq!(
+        project["Triggers"]["FilterGroups"],
+        json!([[
+            {"Type": "EVENT", "Pattern": "PUSH"},
+            {"Type": "HEAD_REF", "Pattern": {"Fn::Sub": "^refs/heads/${GitHubBranch}$"}}
+        ]])
+    );
+    // x86_64 in the example: the build runs on the function's CPU.
+    assert_eq!(project["Environment"]["Type"], "LINUX_CONTAINER");
+    assert_eq!(project["Cache"]["Type"], "S3");
+    assert_eq!(project["LogsConfig"]["CloudWatchLogs"]["Status"], "ENABLED");
+
+    let (app, settings) = declaration("resources: {}\nstack: { arch: arm64 }\n");
+    let value = render(&app, &settings);
+    assert_eq!(
+        value["Resources"]["PipelineProject"]["Properties"]["Environment"]["Type"],
+        "ARM_CONTAINER"
+    );
+    assert_eq!(
+        value["Resources"]["ApiFunction"]["Properties"]["Architectures"],
+        json!(["arm64"])
+    );
+}
+
+#[test]
+fn what_cannot_be_deployed_is_refused() {
+    let refused = |yaml: &str, fragment: &str| {
+        let (app, settings) = declaration(yaml);
+        let error = template::build(&app, &settings).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains(fragment), "{yaml}: {message}");
+        error
+    };
+    let error = refused(
+        "resources:\n  order_items: { backend: dynamodb }\n  order-items: { backend: dynamodb }\n",
+        "would both be stored in the table with logical id OrderItemsTable",
+    );
+    assert!(matches!(error, TemplateError::DuplicateLogicalId { .. }));
+    refused(
+        "resources:\n  a: { backend: dynamodb, table: t }\n  b: { backend: dynamodb, table: t }\n",
+        "would both be stored in DynamoDB table t",
+    );
+    refused(
+        "resources: {}\nstack:\n  pipeline: { repository: https://gitlab.com/a/b }\n",
+        "stack setting `stack.pipeline.repository`",
+    );
+    refused(
+        &format!("resources: {{}}\nstack: {{ name: {} }}\n", "a".repeat(60)),
+        "is longer than 64 characters",
+    );
+}
+
+// --- IAM: least privilege ---------------------------------------------------------
+
+/// Actions AWS authorises on `Resource: "*"` only; each is allowed on `*`
+/// here, and nothing else is.
+const ONLY_ON_ANY_RESOURCE: &[(&str, &str)] = &[
+    (
+        "xray:PutTraceSegments",
+        "X-Ray has no resource-level permissions",
+    ),
+    (
+        "xray:PutTelemetryRecords",
+        "X-Ray has no resource-level permissions",
+    ),
+    (
+        "logs:DescribeLogGroups",
+        "a List action without a resource type: CloudFormation's log group handler and \
+         API Gateway look groups up with it",
+    ),
+];
+
+/// Every `{"Statement": [...]}` anywhere in the template, with where it is.
+fn statements(value: &Value, path: String, found: &mut Vec<(String, Value)>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::Array(list)) = map.get("Statement") {
+                for (index, statement) in list.iter().enumerate() {
+                    found.push((format!("{path}/Statement/{index}"), statement.clone()));
+                }
+            }
+            for (key, child) in map {
+                statements(child, format!("{path}/{key}"), found);
+            }
+        }
+        Value::Array(list) => {
+            for (index, child) in list.iter().enumerate() {
+                statements(child, format!("{path}/{index}"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn as_list(value: &Value) -> Vec<Value> {
+    match value {
+        Value::Array(list) => list.clone(),
+        Value::Null => Vec::new(),
+        other => vec![other.clone()],
+    }
+}
+
+fn check_least_privilege(template: &Value) {
+    let mut found = Vec::new();
+    statements(template, String::new(), &mut found);
+    assert!(
+        found.len() > 10,
+        "the walk found only {} statements",
+        found.len()
+    );
+    for (path, statement) in &found {
+        assert_eq!(statement["Effect"], "Allow", "{path}");
+        let actions = as_list(&statement["Action"]);
+        assert!(!actions.is_empty(), "{path}: no action");
+        assert!(statement.get("NotAction").is_none(), "{path}: NotAction");
+        assert!(
+            statement.get("NotResource").is_none(),
+            "{path}: NotResource"
+        );
+        for action in &actions {
+            let action = action
+                .as_str()
+                .unwrap_or_else(|| panic!("{path}: {action}"));
+            let (service, name) = action.split_once(':').unwrap();
+            assert!(
+                !action.contains('*') && !name.is_empty() && !service.is_empty(),
+                "{path}: wildcard action {action}"
+            );
+        }
+        if statement.get("Principal").is_some() {
+            // A trust policy: who may assume the role, no resource.
+            assert_eq!(statement["Action"], json!(["sts:AssumeRole"]), "{path}");
+            continue;
+        }
+        let resources = as_list(&statement["Resource"]);
+        assert!(!resources.is_empty(), "{path}: no resource");
+        if resources.contains(&json!("*")) {
+            assert_eq!(resources.len(), 1, "{path}: `*` beside narrower resources");
+            for action in &actions {
+                let action = action.as_str().unwrap();
+                assert!(
+                    ONLY_ON_ANY_RESOURCE
+                        .iter()
+                        .any(|(allowed, _)| *allowed == action),
+                    "{path}: {action} on `*`, but AWS authorises it on a narrower resource"
+                );
+            }
+        }
+    }
+    // No managed policy at all, let alone a full-access one.
+    let text = template.to_string();
+    for forbidden in ["FullAccess", "AdministratorAccess", "PowerUserAccess"] {
+        assert!(!text.contains(forbidden), "{forbidden} in the template");
+    }
+    for (logical_id, role) in resources_of_type(template, "AWS::IAM::Role") {
+        for arn in as_list(&role["Properties"]["ManagedPolicyArns"]) {
+            let arn = arn.to_string();
+            assert!(
+                !arn.contains("FullAccess") && !arn.contains("AdministratorAccess"),
+                "{logical_id}: {arn}"
+            );
+        }
+    }
+}
+
+#[test]
+fn no_statement_grants_more_than_it_must() {
+    for (app, settings) in [
+        example_declaration(),
+        declaration("resources:\n  users: { backend: dynamodb }\n"),
+    ] {
+        check_least_privilege(&render(&app, &settings));
+    }
+    let (app, settings) = repository_declaration();
+    check_least_privilege(&render(&app, &settings));
+}
+
+#[test]
+fn the_least_privilege_check_catches_wildcards() {
+    let caught = |statement: Value| {
+        let template = json!({"Resources": {"R": {"Type": "AWS::IAM::Role", "Properties": {
+            "Policies": [{"PolicyDocument": {"Statement": [statement]}}]}}}});
+        // Pad the walk's minimum with harmless statements.
+        let mut padded = template.clone();
+        let list =
+            padded["Resources"]["R"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+                .as_array_mut()
+                .unwrap();
+        for _ in 0..10 {
+            list.push(json!({"Effect": "Allow", "Action": ["s3:GetObject"],
+                             "Resource": ["arn:aws:s3:::b/*"]}));
+        }
+        std::panic::catch_unwind(|| check_least_privilege(&padded)).is_err()
+    };
+    assert!(caught(
+        json!({"Effect": "Allow", "Action": "*", "Resource": "arn:aws:s3:::b"})
+    ));
+    assert!(caught(
+        json!({"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::b"})
+    ));
+    assert!(caught(
+        json!({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"})
+    ));
+    assert!(caught(
+        json!({"Effect": "Allow", "Action": "logs:DescribeLogGroups",
+                          "Resource": ["*", "arn:aws:logs:::x"]})
+    ));
+    assert!(!caught(
+        json!({"Effect": "Allow", "Action": "logs:DescribeLogGroups",
+                           "Resource": "*"})
+    ));
+}
+
+// --- On the emulator ---------------------------------------------------------------
+
+/// The repository's template deploys (pipeline off: the emulator does not
+/// accept `AWS::CodeBuild::SourceCredential`) and is deleted again.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_template_deploys_on_the_emulator() {
+    use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
+
+    let Some(config) = support::emulator_config().await else {
+        return;
+    };
+    // A stack of its own: names (tables, function) never meet another test's.
+    let (app, mut settings) = repository_declaration();
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    settings.name = format!("tpl-{}", &suffix[..12]);
+    let built: Template = template::build(&app, &settings).unwrap();
+
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    let bucket = format!("{}-artifacts", settings.name);
+    let key = "lambda/0000-dummy.zip";
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    s3.put_object()
+        .bucket(&bucket)
+        .key(key)
+        .body(dummy_zip().into())
+        .send()
+        .await
+        .unwrap();
+
+    let cloudformation = aws_sdk_cloudformation::Client::new(&config);
+    let parameter = |key: &str, value: &str| {
+        Parameter::builder()
+            .parameter_key(key)
+            .parameter_value(value)
+            .build()
+    };
+    cloudformation
+        .create_stack()
+        .stack_name(&settings.name)
+        .template_body(built.to_yaml())
+        .capabilities(Capability::from(REQUIRED_CAPABILITY))
+        .parameters(parameter(PARAM_ARTIFACT_BUCKET, &bucket))
+        .parameters(parameter(PARAM_ARTIFACT_KEY, key))
+        .parameters(parameter(PARAM_ENABLE_PIPELINE, "false"))
+        .send()
+        .await
+        .unwrap();
+
+    let status = wait_for_stack(&cloudformation, &settings.name, "CREATE").await;
+    if status != Some(StackStatus::CreateComplete) {
+        let failures = failed_resources(&cloudformation, &settings.name).await;
+        panic!("stack ended {status:?}; failed resources:\n{failures}");
+    }
+    let stack = cloudformation
+        .describe_stacks()
+        .stack_name(&settings.name)
+        .send()
+        .await
+        .unwrap();
+    let outputs: Vec<(String, String)> = stack.stacks()[0]
+        .outputs()
+        .iter()
+        .map(|o| {
+            (
+                o.output_key().unwrap_or_default().to_owned(),
+                o.output_value().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let output = |key: &str| {
+        outputs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no output {key} in {outputs:?}"))
+    };
+    assert!(output(OUTPUT_API_URL).ends_with("/prod/api"), "{outputs:?}");
+    assert_eq!(
+        output(OUTPUT_FUNCTION_NAME),
+        format!("{}-api", settings.name)
+    );
+    assert_eq!(
+        output(&table_output_key("users")),
+        format!("{}-users", settings.name)
+    );
+    assert!(
+        !outputs.iter().any(|(k, _)| k == OUTPUT_BUILD_PROJECT),
+        "the pipeline is off: {outputs:?}"
+    );
+
+    cloudformation
+        .delete_stack()
+        .stack_name(&settings.name)
+        .send()
+        .await
+        .unwrap();
+    let status = wait_for_stack(&cloudformation, &settings.name, "DELETE").await;
+    assert!(
+        matches!(status, None | Some(StackStatus::DeleteComplete)),
+        "delete ended {status:?}"
+    );
+    // The table outlived the stack, as its DeletionPolicy says; clean it up.
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let table = format!("{}-users", settings.name);
+    dynamodb
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("retained table {table} is gone: {e:?}"));
+    dynamodb
+        .delete_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// A zip holding an executable `bootstrap`; never invoked here.
+fn dummy_zip() -> Vec<u8> {
+    use std::io::Write as _;
+    let mut buffer = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut buffer);
+    let options = zip::write::SimpleFileOptions::default().unix_permissions(0o755);
+    zip.start_file("bootstrap", options).unwrap();
+    zip.write_all(b"#!/bin/sh\nexit 1\n").unwrap();
+    zip.finish().unwrap();
+    buffer.into_inner()
+}
+
+/// Polls until the stack leaves `<operation>_IN_PROGRESS`; `None` when it is
+/// gone. Fails after two minutes.
+async fn wait_for_stack(
+    client: &aws_sdk_cloudformation::Client,
+    name: &str,
+    operation: &str,
+) -> Option<aws_sdk_cloudformation::types::StackStatus> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let status = match client.describe_stacks().stack_name(name).send().await {
+            Ok(output) => output
+                .stacks()
+                .first()
+                .and_then(|s| s.stack_status().cloned()),
+            Err(_) => None,
+        };
+        let in_progress = status
+            .as_ref()
+            .is_some_and(|s| s.as_str().ends_with("_IN_PROGRESS"));
+        if !in_progress {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{operation} of {name} still {status:?} after 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn failed_resources(client: &aws_sdk_cloudformation::Client, name: &str) -> String {
+    let events = client
+        .describe_stack_events()
+        .stack_name(name)
+        .send()
+        .await
+        .unwrap();
+    events
+        .stack_events()
+        .iter()
+        .filter(|e| {
+            e.resource_status()
+                .is_some_and(|s| s.as_str().ends_with("_FAILED"))
+        })
+        .map(|e| {
+            format!(
+                "  {} ({}): {}",
+                e.logical_resource_id().unwrap_or_default(),
+                e.resource_type().unwrap_or_default(),
+                e.resource_status_reason().unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
