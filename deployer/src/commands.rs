@@ -307,6 +307,11 @@ impl std::fmt::Display for DeployReport {
 }
 
 async fn deploy(context: &mut Context, options: &DeployOptions) -> Result<(), CommandError> {
+    // Refuse before creating anything: a script without --yes gets no
+    // half-done deploy and no dangling change set.
+    if !options.yes && !std::io::stdin().is_terminal() {
+        return Err(CommandError::NeedsConfirmation { action: "deploy" });
+    }
     context.polling.timeout = options.wait.timeout();
     let zip = lambda_zip(context, options.artifact.artifact.as_deref()).await?;
     let bucket = artifact_bucket(context).await?;
@@ -418,7 +423,12 @@ async fn table_seeds(context: &Context) -> Result<Vec<TableSeed>, CommandError> 
 async fn seed(context: &Context) -> Result<Finished, CommandError> {
     let seeds = table_seeds(context).await?;
     let dynamodb = aws_sdk_dynamodb::Client::new(context.sdk());
-    let mut progress = |report: &TableSeedReport| eprintln!("{report}");
+    // Progress while a table fills; the report on stdout has the final lines.
+    let mut progress = |report: &TableSeedReport| {
+        if report.items_written < report.items_total {
+            eprintln!("{report}");
+        }
+    };
     let report = seed::seed_tables(&dynamodb, &seeds, &Backoff::default(), &mut progress).await?;
     context.print(&report)?;
     Ok(Finished::Success)

@@ -188,9 +188,9 @@ impl fmt::Display for SeedReport {
         }
         write!(
             f,
-            "seeded {} items into {} tables in {}",
-            self.items_written(),
-            self.tables.len(),
+            "seeded {} into {} in {}",
+            plural(self.items_written() as u32, "item", "items"),
+            plural(self.tables.len() as u32, "table", "tables"),
             plural(self.calls(), "call", "calls")
         )
     }
@@ -417,7 +417,7 @@ mod tests {
         };
         assert_eq!(
             all.to_string(),
-            "users: 2/2 items, 3 calls (2 retries)\nseeded 2 items into 1 tables in 3 calls"
+            "users: 2/2 items, 3 calls (2 retries)\nseeded 2 items into 1 table in 3 calls"
         );
     }
 

@@ -1,0 +1,511 @@
+//! The whole product on the emulator, as a user drives it: `deployer
+//! bootstrap` a stack, call the deployed API through API Gateway, change a
+//! setting and watch `diff` and `deploy`, break a creation and recover it
+//! with `--recreate`, then `destroy` and find the data still there.
+//!
+//! The deployer runs as its real binary; the Lambda is the real `api`
+//! binary, built for this machine and zipped as `bootstrap` with the seeds,
+//! which the emulator runs as a local process behind its API Gateway.
+
+#![allow(clippy::unwrap_used)] // a test that cannot go on should panic, loudly
+
+#[path = "../../api/tests/support/mod.rs"]
+mod support;
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// Runs `deployer ARGS` from the workspace root, never on a terminal.
+fn deployer(args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .args(args)
+        .current_dir(workspace())
+        // The emulator answers at once; polling every 2 s would only wait.
+        .env("DEPLOYER_POLL_INTERVAL_MS", "100")
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    eprintln!(
+        "$ deployer {}\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The `api` binary for this machine, zipped as a Lambda package: `bootstrap`
+/// at the root (stripped of debug info when `strip` is there: 10 MB, not 60)
+/// and the seeds under `infra/seed/`, where cargo-lambda's `--include` puts them.
+fn host_lambda_zip(dir: &Path) -> PathBuf {
+    let built = workspace().join("target/debug/api");
+    assert!(
+        built.exists(),
+        "{} is missing: `cargo test --workspace` (make test) builds it",
+        built.display()
+    );
+    let stripped = dir.join("bootstrap");
+    let strip = Command::new("strip")
+        .arg("-o")
+        .arg(&stripped)
+        .arg(&built)
+        .status();
+    let binary = if matches!(strip, Ok(status) if status.success()) {
+        stripped
+    } else {
+        built
+    };
+    let path = dir.join("lambda.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    let executable = zip::write::SimpleFileOptions::default().unix_permissions(0o755);
+    zip.start_file("bootstrap", executable).unwrap();
+    zip.write_all(&std::fs::read(binary).unwrap()).unwrap();
+    for seed in std::fs::read_dir(workspace().join("infra/seed")).unwrap() {
+        let seed = seed.unwrap().path();
+        let name = format!("infra/seed/{}", seed.file_name().unwrap().to_string_lossy());
+        zip.start_file(
+            name,
+            zip::write::SimpleFileOptions::default().unix_permissions(0o644),
+        )
+        .unwrap();
+        zip.write_all(&std::fs::read(&seed).unwrap()).unwrap();
+    }
+    zip.finish().unwrap();
+    path
+}
+
+/// A copy of `infra/` whose app.yaml ends with `stack_section`.
+fn declaration(dir: &Path, name: &str, stack_section: &str) -> PathBuf {
+    let infra = dir.join(name);
+    std::fs::create_dir_all(infra.join("seed")).unwrap();
+    for seed in std::fs::read_dir(workspace().join("infra/seed")).unwrap() {
+        let seed = seed.unwrap().path();
+        std::fs::copy(&seed, infra.join("seed").join(seed.file_name().unwrap())).unwrap();
+    }
+    let app = std::fs::read_to_string(workspace().join("infra/app.yaml")).unwrap();
+    let path = infra.join("app.yaml");
+    std::fs::write(&path, format!("{app}{stack_section}")).unwrap();
+    path
+}
+
+/// One HTTP/1.1 request to the emulator; returns status and body.
+fn http(endpoint: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let address = endpoint.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response.split_once("\r\n\r\n").unwrap().1.to_owned();
+    (status, body)
+}
+
+/// A stack whose creation fails on AWS and on the emulator alike: an SSM
+/// parameter cannot be created as a SecureString through CloudFormation.
+const FAILING_TEMPLATE: &str = r#"{"Resources": {"Secret": {"Type": "AWS::SSM::Parameter",
+    "Properties": {"Type": "SecureString", "Value": "not allowed"}}}}"#;
+
+async fn wait_for_status(
+    cloudformation: &aws_sdk_cloudformation::Client,
+    stack: &str,
+    wanted: &str,
+) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let described = cloudformation
+            .describe_stacks()
+            .stack_name(stack)
+            .send()
+            .await
+            .unwrap();
+        let status = described.stacks()[0]
+            .stack_status()
+            .unwrap()
+            .as_str()
+            .to_owned();
+        if status == wanted {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "stack {stack} is {status}, not {wanted}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bootstrap_serve_change_break_recover_and_destroy() {
+    let Some(sdk) = support::emulator_config().await else {
+        return;
+    };
+    let started = Instant::now();
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
+    let dir = std::env::temp_dir().join(format!("deployer-e2e-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let zip = host_lambda_zip(&dir);
+    let zip = zip.to_str().unwrap();
+    let stack = format!("e2e-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let config = declaration(&dir, "base", "");
+    let config = config.to_str().unwrap();
+
+    // 1. Bootstrap: bucket, stack, seeds; the outputs, API URL first.
+    let run = deployer(&[
+        "--config",
+        config,
+        "--stack-name",
+        &stack,
+        "bootstrap",
+        "--artifact",
+        zip,
+        "--yes",
+    ]);
+    assert!(run.status.success(), "bootstrap failed:\n{}", stderr(&run));
+    let out = stdout(&run);
+    assert!(
+        out.contains(&format!("Stack `{stack}` is CREATE_COMPLETE.")),
+        "{out}"
+    );
+    let outputs: Vec<&str> = out
+        .lines()
+        .skip_while(|line| !line.starts_with("Outputs:"))
+        .skip(1)
+        .take_while(|line| line.starts_with("  "))
+        .collect();
+    assert!(
+        outputs[0].trim_start().starts_with("ApiUrl "),
+        "API URL first: {outputs:?}"
+    );
+    assert!(
+        outputs
+            .iter()
+            .any(|line| line.contains(&format!("UsersTableName  {stack}-users"))),
+        "{outputs:?}"
+    );
+    assert!(out.contains("users: 2/2 items, 1 call"), "seeded: {out}");
+
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let bucket = format!("{stack}-artifacts-000000000000-us-east-1");
+    let block = s3
+        .get_public_access_block()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let block = block.public_access_block_configuration().unwrap();
+    assert_eq!(
+        (
+            block.block_public_acls(),
+            block.ignore_public_acls(),
+            block.block_public_policy(),
+            block.restrict_public_buckets()
+        ),
+        (Some(true), Some(true), Some(true), Some(true))
+    );
+    let versioning = s3
+        .get_bucket_versioning()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(versioning.status().map(|s| s.as_str()), Some("Enabled"));
+    assert!(
+        s3.get_bucket_encryption()
+            .bucket(&bucket)
+            .send()
+            .await
+            .is_ok()
+    );
+
+    // 2. The deployed API, through the emulator's API Gateway and Lambda.
+    let api_url = outputs[0].split_whitespace().nth(1).unwrap();
+    let api_id = api_url
+        .trim_start_matches("https://")
+        .split('.')
+        .next()
+        .unwrap();
+    let base = format!("/restapis/{api_id}/prod/_user_request_/api/users");
+    let (status, body) = http(&endpoint, "GET", &base, "");
+    assert_eq!(status, 200, "{body}");
+    let mut ids: Vec<String> = json(&body)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["000-1", "000-2"]);
+    let (status, body) = http(
+        &endpoint,
+        "POST",
+        &base,
+        r#"{"id":"000-3","full_name":"User Z"}"#,
+    );
+    assert_eq!(
+        (status, json(&body)),
+        (201, json(r#"{"id":"000-3","full_name":"User Z"}"#))
+    );
+    let (status, _) = http(&endpoint, "POST", &base, r#"{"id":"000-3"}"#);
+    assert_eq!(status, 409);
+    let (status, body) = http(
+        &endpoint,
+        "PUT",
+        &format!("{base}/000-3"),
+        r#"{"gender":"F"}"#,
+    );
+    assert_eq!(
+        (status, json(&body)["gender"].clone()),
+        (200, Value::from("F"))
+    );
+    let (status, body) = http(&endpoint, "GET", &format!("{base}/000-3"), "");
+    assert_eq!(
+        (status, json(&body)["full_name"].clone()),
+        (200, Value::from("User Z"))
+    );
+    let (status, _) = http(&endpoint, "DELETE", &format!("{base}/000-3"), "");
+    assert_eq!(status, 204);
+    let (status, body) = http(&endpoint, "GET", &format!("{base}/000-3"), "");
+    assert_eq!(
+        (status, json(&body)),
+        (404, json(r#"{"error":"no record with id `000-3`"}"#))
+    );
+
+    // 3. A changed setting: diff shows exactly it, deploy applies it, and a
+    //    second deploy has nothing to do.
+    let bigger = declaration(&dir, "bigger", "stack:\n  memory_mb: 256\n");
+    let bigger = bigger.to_str().unwrap();
+    let run = deployer(&[
+        "--config",
+        bigger,
+        "--stack-name",
+        &stack,
+        "--output",
+        "json",
+        "diff",
+        "--artifact",
+        zip,
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let diff = json(&stdout(&run));
+    let direct: Vec<(String, String)> = diff["plan"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|change| {
+            change["properties"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|property| property["change_source"] == "DirectModification")
+                .map(move |property| {
+                    (
+                        change["logical_id"].as_str().unwrap().to_owned(),
+                        property["path"].as_str().unwrap().to_owned(),
+                    )
+                })
+        })
+        .collect();
+    assert_eq!(
+        direct,
+        [(
+            "ApiFunction".to_owned(),
+            "/Properties/MemorySize".to_owned()
+        )]
+    );
+    let run = deployer(&[
+        "--config",
+        bigger,
+        "--stack-name",
+        &stack,
+        "deploy",
+        "--artifact",
+        zip,
+        "--yes",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(
+        stdout(&run).contains(&format!("Stack `{stack}` is UPDATE_COMPLETE.")),
+        "{}",
+        stdout(&run)
+    );
+    let run = deployer(&[
+        "--config",
+        bigger,
+        "--stack-name",
+        &stack,
+        "deploy",
+        "--artifact",
+        zip,
+        "--yes",
+    ]);
+    assert!(run.status.success());
+    assert_eq!(
+        stdout(&run).trim(),
+        format!("No changes: stack `{stack}` is up to date.")
+    );
+
+    // Without a terminal and without --yes, nothing happens.
+    let run = deployer(&[
+        "--config",
+        config,
+        "--stack-name",
+        &stack,
+        "deploy",
+        "--artifact",
+        zip,
+    ]);
+    assert!(!run.status.success());
+    assert!(
+        stderr(&run).contains("pass --yes to deploy anyway"),
+        "{}",
+        stderr(&run)
+    );
+
+    // 4. A deploy that fails leaves the previous stack serving: the pipeline
+    //    on, whose GitHub credential the emulator refuses (as AWS refuses a
+    //    missing token secret). The CLI says why and exits non-zero.
+    let with_pipeline = declaration(
+        &dir,
+        "pipeline",
+        "stack:\n  pipeline:\n    repository: https://github.com/example/serverless-api.git\n",
+    );
+    let run = deployer(&[
+        "--config",
+        with_pipeline.to_str().unwrap(),
+        "--stack-name",
+        &stack,
+        "deploy",
+        "--artifact",
+        zip,
+        "--yes",
+    ]);
+    assert!(!run.status.success(), "the failed deploy exits non-zero");
+    assert!(
+        stderr(&run).contains("SourceCredential"),
+        "names what failed: {}",
+        stderr(&run)
+    );
+    let (status, _) = http(&endpoint, "GET", &base, "");
+    assert_eq!(status, 200, "the previous stack still serves");
+
+    // A stack whose first creation failed (ROLLBACK_COMPLETE) is explained,
+    // and --recreate deletes and creates it again.
+    let broken = format!("{stack}-broken");
+    let cloudformation = aws_sdk_cloudformation::Client::new(&sdk);
+    cloudformation
+        .create_stack()
+        .stack_name(&broken)
+        .template_body(FAILING_TEMPLATE)
+        .send()
+        .await
+        .unwrap();
+    wait_for_status(&cloudformation, &broken, "ROLLBACK_COMPLETE").await;
+    let run = deployer(&[
+        "--config",
+        config,
+        "--stack-name",
+        &broken,
+        "bootstrap",
+        "--artifact",
+        zip,
+        "--yes",
+    ]);
+    assert!(!run.status.success());
+    let report = stderr(&run);
+    assert!(
+        report.contains("ROLLBACK_COMPLETE") && report.contains("--recreate"),
+        "{report}"
+    );
+    let run = deployer(&[
+        "--config",
+        config,
+        "--stack-name",
+        &broken,
+        "bootstrap",
+        "--artifact",
+        zip,
+        "--yes",
+        "--recreate",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(stdout(&run).contains(&format!("Stack `{broken}` is CREATE_COMPLETE.")));
+    let run = deployer(&[
+        "--config",
+        config,
+        "--stack-name",
+        &broken,
+        "destroy",
+        "--yes",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+
+    // 5. Destroy: the stack goes, the table stays with its items.
+    let run = deployer(&[
+        "--config",
+        config,
+        "--stack-name",
+        &stack,
+        "destroy",
+        "--yes",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(
+        stdout(&run).contains(&format!("{stack}-users")),
+        "names the kept table: {}",
+        stdout(&run)
+    );
+    let run = deployer(&["--config", config, "--stack-name", &stack, "status"]);
+    assert!(!run.status.success());
+    assert!(stderr(&run).contains("does not exist"), "{}", stderr(&run));
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let kept = dynamodb
+        .scan()
+        .table_name(format!("{stack}-users"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.count(), 2, "the seeded users survive the stack");
+
+    eprintln!(
+        "end-to-end run took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
