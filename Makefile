@@ -19,8 +19,11 @@ LINT_TOOLS   := $(LINT_VENV)/.lint-tools-installed
 # (the committed one's pipeline is off unless app.yaml configures it, and
 # checkov skips resources whose condition is false).
 TEMPLATES    := infra/template.yaml deployer/tests/data/template.yaml
+# schemathesis in a venv of its own too (see tools/requirements-schemathesis.txt).
+ST_VENV      := $(VENV)/schemathesis
+ST_TOOLS     := $(ST_VENV)/.schemathesis-installed
 
-.PHONY: help run run-aws test fmt clippy lint unit emulator lambda clean
+.PHONY: help run run-aws test fmt clippy lint schemathesis unit emulator lambda clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -31,7 +34,7 @@ run: ## Serve the API on http://127.0.0.1:8000; dynamodb resources from the loca
 run-aws: ## Same, but dynamodb resources from DynamoDB (AWS_PROFILE, AWS_REGION, STACK_NAME)
 	cargo run --release -p api -- --config infra/app.yaml --dynamodb aws
 
-test: fmt clippy lint unit ## Everything CI runs
+test: fmt clippy lint schemathesis unit ## Everything CI runs
 
 fmt:
 	cargo fmt --all -- --check
@@ -52,6 +55,20 @@ lint: $(LINT_TOOLS) ## Lint the rendered CloudFormation template (cfn-lint, chec
 $(LINT_TOOLS): tools/requirements-lint.txt
 	python3 -m venv $(LINT_VENV)
 	$(LINT_VENV)/bin/pip install --quiet -r tools/requirements-lint.txt
+	touch $@
+
+# schemathesis against the local server and its /openapi.json, all phases
+# (stateful included) and checks (tools/schemathesis.toml): once as app.yaml
+# declares it (users on the embedded store), once with every resource in
+# memory. Bounded and seeded in tools/schemathesis-run.
+schemathesis: $(ST_TOOLS) ## Test the local server against its OpenAPI document
+	cargo build -p api
+	tools/schemathesis-run infra/app.yaml
+	tools/schemathesis-run --all-memory infra/app.yaml
+
+$(ST_TOOLS): tools/requirements-schemathesis.txt
+	python3 -m venv $(ST_VENV)
+	$(ST_VENV)/bin/pip install --quiet -r tools/requirements-schemathesis.txt
 	touch $@
 
 # Unit and end-to-end tests, with the AWS emulator started on a free loopback port.

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::record::{ID_FIELD, MAX_ATTRIBUTE_NAME_LEN};
+
 /// The parsed `app.yaml`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,18 +30,75 @@ pub struct AppConfig {
 
 /// One resource of `app.yaml`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "DeclaredResource")]
 pub struct ResourceConfig {
     pub backend: BackendKind,
     /// A JSON array of records loaded into the resource (memory) or its table.
-    #[serde(default)]
     pub seed: Option<PathBuf>,
     /// The DynamoDB table name, when not the default `<stack>-<resource>`.
-    #[serde(default)]
     pub table: Option<String>,
-    /// What clients may do; all operations when absent. Others answer 405.
-    #[serde(default = "Operation::all")]
+    /// What clients may do; all operations when absent, `[list, get]` when
+    /// `read_only: true`. Others answer 405.
     pub operations: Vec<Operation>,
+    /// Top-level attributes clients may not write (`ttl`, ...): a create or
+    /// update body setting one is a 400 naming it. The API's own attributes
+    /// ([`crate::record::SERVICE_ATTRIBUTES`]) are protected everywhere anyway.
+    pub protected: Vec<String>,
+}
+
+/// A resource as written in the file, before `read_only` is resolved.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeclaredResource {
+    backend: BackendKind,
+    #[serde(default)]
+    seed: Option<PathBuf>,
+    #[serde(default)]
+    table: Option<String>,
+    #[serde(default)]
+    operations: Option<Vec<Operation>>,
+    /// Shorthand for `operations: [list, get]`.
+    #[serde(default)]
+    read_only: bool,
+    #[serde(default)]
+    protected: Vec<String>,
+}
+
+impl TryFrom<DeclaredResource> for ResourceConfig {
+    type Error = String;
+
+    fn try_from(declared: DeclaredResource) -> Result<Self, String> {
+        let operations = match (declared.read_only, declared.operations) {
+            (false, operations) => operations.unwrap_or_else(Operation::all),
+            (true, None) => vec![Operation::List, Operation::Get],
+            (true, Some(operations)) => {
+                if let Some(write) = operations.iter().find(|op| !op.is_read()) {
+                    return Err(format!(
+                        "`read_only: true` contradicts `operations` allowing {write:?}"
+                    ));
+                }
+                operations
+            }
+        };
+        for name in &declared.protected {
+            if name.is_empty() || name.len() > MAX_ATTRIBUTE_NAME_LEN {
+                return Err(format!(
+                    "`protected`: {name:?} is not an attribute name (1 to \
+                     {MAX_ATTRIBUTE_NAME_LEN} bytes)"
+                ));
+            }
+            if name == ID_FIELD {
+                return Err("`protected` cannot hold `id`: a create must write it".to_owned());
+            }
+        }
+        Ok(Self {
+            backend: declared.backend,
+            seed: declared.seed,
+            table: declared.table,
+            operations,
+            protected: declared.protected,
+        })
+    }
 }
 
 impl ResourceConfig {
@@ -83,6 +142,11 @@ pub enum Operation {
 }
 
 impl Operation {
+    /// Whether the operation only reads (list, get).
+    pub fn is_read(self) -> bool {
+        matches!(self, Operation::List | Operation::Get)
+    }
+
     pub fn all() -> Vec<Operation> {
         vec![
             Operation::List,
@@ -239,6 +303,61 @@ mod tests {
         let audit = &config.resources["audit"];
         assert_eq!(audit.table.as_deref(), Some("audit-log"));
         assert_eq!(audit.operations, vec![Operation::List, Operation::Get]);
+    }
+
+    #[test]
+    fn read_only_and_protected_attributes() {
+        let config = parse(
+            "resources:\n  codes: { backend: memory, read_only: true }\n  \
+             audit: { backend: memory, read_only: true, operations: [list] }\n  \
+             users: { backend: memory, protected: [ttl, role] }\n",
+        )
+        .unwrap();
+        let codes = &config.resources["codes"];
+        assert_eq!(codes.operations, vec![Operation::List, Operation::Get]);
+        assert!(codes.protected.is_empty());
+        assert_eq!(config.resources["audit"].operations, vec![Operation::List]);
+        let users = &config.resources["users"];
+        assert_eq!(users.operations, Operation::all());
+        assert_eq!(users.protected, vec!["ttl".to_owned(), "role".to_owned()]);
+
+        for (text, fragment) in [
+            (
+                "resources:\n  x: { backend: memory, read_only: true, operations: [list, create] }\n",
+                "`read_only: true` contradicts `operations` allowing Create",
+            ),
+            (
+                "resources:\n  x: { backend: memory, protected: [id] }\n",
+                "`protected` cannot hold `id`",
+            ),
+            (
+                "resources:\n  x: { backend: memory, protected: [\"\"] }\n",
+                "is not an attribute name",
+            ),
+            (
+                "resources:\n  x: { backend: memory, read_only: yes please }\n",
+                "read_only",
+            ),
+            (
+                "resources:\n  x: { backend: memory, protect: [ttl] }\n",
+                "unknown field `protect`",
+            ),
+        ] {
+            let message = parse(text).expect_err(text);
+            assert!(message.contains(fragment), "{text}: {message}");
+        }
+
+        // The environment mapping takes the same fields.
+        let config = AppConfig::from_resources_json(
+            r#"{"users":{"backend":"memory","protected":["ttl"],"read_only":true}}"#,
+            PathBuf::new(),
+        )
+        .unwrap();
+        assert_eq!(config.resources["users"].protected, vec!["ttl".to_owned()]);
+        assert_eq!(
+            config.resources["users"].operations,
+            vec![Operation::List, Operation::Get]
+        );
     }
 
     #[test]

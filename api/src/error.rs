@@ -58,6 +58,9 @@ impl ApiError {
             ApiError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Backend(BackendError::NotFound(_)) => StatusCode::NOT_FOUND,
             ApiError::Backend(BackendError::AlreadyExists(_)) => StatusCode::CONFLICT,
+            ApiError::Backend(BackendError::PreconditionFailed { .. }) => {
+                StatusCode::PRECONDITION_FAILED
+            }
             ApiError::Backend(BackendError::TooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Backend(BackendError::Invalid(_)) => StatusCode::BAD_REQUEST,
             ApiError::Backend(BackendError::Unavailable { .. }) => StatusCode::SERVICE_UNAVAILABLE,

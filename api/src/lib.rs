@@ -8,6 +8,7 @@
 //! - [`mapper`]: the resource's [`backend::Backend`], chosen at start-up from [`config`];
 //! - [`error`]: the only place a failure becomes a status and a JSON body.
 //!
+//! [`openapi`] describes all of it at `/openapi.json` (and `/docs`).
 //! [`cursor`] is the opaque `offset` token; [`server`] serves the router on a
 //! local socket. Whether the process runs in Lambda is known only to `main.rs`.
 
@@ -17,6 +18,7 @@ pub mod cursor;
 pub mod error;
 pub mod logging;
 pub mod mapper;
+pub mod openapi;
 pub mod query;
 pub mod record;
 pub mod router;

@@ -17,26 +17,35 @@ use crate::backend::dynamodb::DynamoDbBackend;
 use crate::backend::embedded::{EmbeddedStore, EmbeddedStoreError};
 use crate::backend::memory::MemoryBackend;
 use crate::config::{AppConfig, BackendKind, Operation};
-use crate::record::{InvalidBody, NewRecord};
+use crate::record::{InvalidBody, NewRecord, Record, check_protected};
 
 /// A served resource: its backend and what clients may do with it.
 #[derive(Debug, Clone)]
 pub struct Resource {
     pub backend: Arc<dyn Backend>,
     pub operations: Vec<Operation>,
+    /// Attributes clients may not write (app.yaml's `protected:`).
+    pub protected: Vec<String>,
 }
 
 impl Resource {
-    /// A resource allowing every operation.
+    /// A resource allowing every operation, protecting only the API's own attributes.
     pub fn new(backend: Arc<dyn Backend>) -> Self {
         Self {
             backend,
             operations: Operation::all(),
+            protected: Vec::new(),
         }
     }
 
     pub fn allows(&self, operation: Operation) -> bool {
         self.operations.contains(&operation)
+    }
+
+    /// Refuses a create or update body that sets a protected attribute
+    /// (this resource's, or one the API maintains itself).
+    pub fn check_writable(&self, attributes: &Record) -> Result<(), InvalidBody> {
+        check_protected(attributes, &self.protected)
     }
 }
 
@@ -129,6 +138,7 @@ impl ResourceMap {
                 Resource {
                     backend,
                     operations: declared.operations.clone(),
+                    protected: declared.protected.clone(),
                 },
             );
         }

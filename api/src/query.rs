@@ -204,6 +204,10 @@ fn check_field_name(name: &str) -> Result<(), String> {
 }
 
 fn parse_filters(raw: &str) -> Result<Vec<Filter>, String> {
+    // Like an empty `fields` or `offset`: no condition (forms send `filters=`).
+    if raw.trim().is_empty() {
+        return Ok(Vec::new());
+    }
     let filters = if raw.trim_start().starts_with('[') {
         parse_json_filters(raw)?
     } else {
@@ -619,7 +623,10 @@ mod tests {
         check_filters(":eq:1", Err("an attribute name is empty"));
         check_filters("\"abc:eq:1", Err("unterminated quote"));
         check_filters("a\"b:eq:1", Err("a quote may only open"));
-        check_filters("", Err("should be field:operator"));
+        check_filters(",", Err("should be field:operator"));
+        // Empty, like an empty `fields`, means no condition.
+        check_filters("", Ok(Vec::new()));
+        check_filters("  ", Ok(Vec::new()));
         check_filters("a:exists,", Err("should be field:operator"));
         let many = vec!["a:exists"; MAX_FILTERS + 1].join(",");
         check_filters(&many, Err("at most 20 conditions, got 21"));

@@ -4,10 +4,15 @@
 //! interprets is `id`. Every check a body or an id goes through lives here, so
 //! the handlers and every backend agree on what is valid.
 
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::fmt;
 
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use thiserror::Error;
+
+use crate::query::MAX_FIELD_NAME_LEN;
 
 /// A stored record: a JSON object whose `id` attribute is a valid [`RecordId`].
 pub type Record = Map<String, Value>;
@@ -28,6 +33,37 @@ pub const MAX_BODY_BYTES: usize = 400 * 1024;
 /// its 400 KB limit itself; the other backends hold records to this bound, so
 /// an update that grows a record past it fails the same way everywhere.
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+
+/// Most top-level attributes in one request body (`id` included). DynamoDB
+/// has no such limit, but one UpdateItem can set only about 290 attributes
+/// (its expressions are limited to 4 KB): 256 keeps every accepted body
+/// writable in one call, on every backend.
+pub const MAX_ATTRIBUTES: usize = 256;
+
+/// Deepest nesting of arrays and objects inside a record: DynamoDB stores
+/// documents up to 32 levels deep. Checked before the body is parsed, so a
+/// 10,000-level body costs one linear scan, never a deep recursion.
+pub const MAX_DEPTH: usize = 32;
+
+/// Longest top-level attribute name, in bytes: the longest name `fields` and
+/// `filters` accept, so every attribute can be queried.
+pub const MAX_ATTRIBUTE_NAME_LEN: usize = MAX_FIELD_NAME_LEN;
+
+/// Most significant digits in a number: DynamoDB's precision.
+pub const MAX_NUMBER_DIGITS: usize = 38;
+
+/// Largest decimal exponent of a number's first significant digit: DynamoDB
+/// stores magnitudes up to 9.9999999999999999999999999999999999999E+125.
+pub const MAX_NUMBER_EXPONENT: i128 = 125;
+
+/// Smallest decimal exponent of a non-zero number: DynamoDB's 1E-130.
+pub const MIN_NUMBER_EXPONENT: i128 = -130;
+
+/// Attributes the API maintains itself, which no client may write on any
+/// resource, whatever `protected:` says: the optimistic-concurrency version
+/// (a client writing it could forge or reset the `ETag` of a record).
+/// Any further attribute the API comes to maintain belongs here too.
+pub const SERVICE_ATTRIBUTES: &[&str] = &[crate::backend::VERSION_ATTRIBUTE];
 
 /// Whether `record` fits within [`MAX_ITEM_BYTES`].
 pub fn fits_item_limit(record: &Record) -> bool {
@@ -120,6 +156,24 @@ pub enum InvalidBody {
         "`id` in the body ({body}) differs from the id in the path ({path}); an id cannot be changed"
     )]
     IdMismatch { body: String, path: String },
+    #[error("request body has {0} attributes; the maximum is {MAX_ATTRIBUTES}")]
+    TooManyAttributes(usize),
+    #[error("request body is nested more than {MAX_DEPTH} levels deep")]
+    TooDeep,
+    #[error("an attribute name is empty")]
+    EmptyAttributeName,
+    #[error("attribute name `{name}` is {len} bytes long; the maximum is {MAX_ATTRIBUTE_NAME_LEN}")]
+    AttributeNameTooLong { name: String, len: usize },
+    #[error("duplicate attribute `{0}` in the request body")]
+    DuplicateAttribute(String),
+    #[error("attribute `{attribute}`: the number {number} cannot be stored: {reason}")]
+    Number {
+        attribute: String,
+        number: String,
+        reason: &'static str,
+    },
+    #[error("attribute `{0}` may not be written")]
+    Protected(String),
 }
 
 /// A validated body for a create: a JSON object with a valid `id`.
@@ -156,7 +210,8 @@ impl RecordChanges {
             && body_id.as_str() != Some(path_id.as_str())
         {
             return Err(InvalidBody::IdMismatch {
-                body: body_id.to_string(),
+                // Clipped: the body may hold a 400 KiB value here.
+                body: shorten(&body_id.to_string()),
                 path: path_id.to_string(),
             });
         }
@@ -177,14 +232,271 @@ impl RecordChanges {
     }
 }
 
+/// Refuses the first of `protected` (and [`SERVICE_ATTRIBUTES`]) that `record`
+/// sets. A create or update body goes through this before it reaches a backend.
+pub fn check_protected(record: &Record, protected: &[String]) -> Result<(), InvalidBody> {
+    let refused = protected
+        .iter()
+        .map(String::as_str)
+        .chain(SERVICE_ATTRIBUTES.iter().copied())
+        .find(|name| record.contains_key(*name));
+    match refused {
+        Some(name) => Err(InvalidBody::Protected(name.to_owned())),
+        None => Ok(()),
+    }
+}
+
 fn parse_object(body: &[u8]) -> Result<Record, InvalidBody> {
+    // RFC 8259 §8.1 lets a parser ignore a UTF-8 byte order mark; editors on
+    // Windows write one, and `curl -d @file.json` sends it along.
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(InvalidBody::Empty);
     }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(InvalidBody::NotAnObject(json_type(&other))),
-        Err(err) => Err(InvalidBody::NotJson(err.to_string())),
+    // The record object itself is level 0 of the nesting.
+    if nesting_depth_exceeds(body, MAX_DEPTH + 1) {
+        return Err(InvalidBody::TooDeep);
+    }
+    let record = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => map,
+        Ok(other) => return Err(InvalidBody::NotAnObject(json_type(&other))),
+        Err(err) => return Err(InvalidBody::NotJson(err.to_string())),
+    };
+    check_unique_keys(body)?;
+    check_record(&record)?;
+    Ok(record)
+}
+
+/// Whether the arrays and objects of `json` nest deeper than `max`. A byte
+/// scan, not a parse: it must stay cheap and iterative for any input, valid
+/// JSON or not (serde_json would stop at 128 levels with a less useful message).
+fn nesting_depth_exceeds(json: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in json {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Refuses an object (at any level) that repeats a key. serde_json keeps the
+/// last of duplicate keys silently; a client that sends `{"role":"user",
+/// "role":"admin"}` meant something, and a proxy or validator in front of the
+/// API that keeps the first would see another record than the one stored.
+/// Runs on a body already known to be JSON nested at most [`MAX_DEPTH`] deep.
+fn check_unique_keys(body: &[u8]) -> Result<(), InvalidBody> {
+    let duplicate = RefCell::new(None);
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let seed = UniqueKeys {
+        duplicate: &duplicate,
+        path: String::new(),
+    };
+    match seed.deserialize(&mut deserializer) {
+        Ok(()) => Ok(()),
+        Err(err) => Err(match duplicate.into_inner() {
+            Some(path) => InvalidBody::DuplicateAttribute(path),
+            None => InvalidBody::NotJson(err.to_string()),
+        }),
+    }
+}
+
+/// Walks a JSON document without building it, failing on a repeated key and
+/// leaving the repeated key's path (`a.b[2].c`) in `duplicate`.
+struct UniqueKeys<'a> {
+    duplicate: &'a RefCell<Option<String>>,
+    path: String,
+}
+
+impl UniqueKeys<'_> {
+    fn child(&self, step: fmt::Arguments<'_>) -> Self {
+        Self {
+            duplicate: self.duplicate,
+            path: format!("{}{step}", self.path),
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for UniqueKeys<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for UniqueKeys<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut index = 0usize;
+        while seq
+            .next_element_seed(self.child(format_args!("[{index}]")))?
+            .is_some()
+        {
+            index += 1;
+        }
+        Ok(())
+    }
+
+    // With `arbitrary_precision`, serde_json hands a number over as a
+    // one-entry map holding its text: it passes through here unharmed.
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let child = if self.path.is_empty() {
+                self.child(format_args!("{key}"))
+            } else {
+                self.child(format_args!(".{key}"))
+            };
+            if seen.contains(&key) {
+                *self.duplicate.borrow_mut() = Some(shorten(&child.path));
+                return Err(de::Error::custom("duplicate key"));
+            }
+            map.next_value_seed(child)?;
+            seen.insert(key);
+        }
+        Ok(())
+    }
+}
+
+/// The limits on a parsed body: attribute count, names, numbers.
+fn check_record(record: &Record) -> Result<(), InvalidBody> {
+    if record.len() > MAX_ATTRIBUTES {
+        return Err(InvalidBody::TooManyAttributes(record.len()));
+    }
+    for (name, value) in record {
+        if name.is_empty() {
+            return Err(InvalidBody::EmptyAttributeName);
+        }
+        if name.len() > MAX_ATTRIBUTE_NAME_LEN {
+            return Err(InvalidBody::AttributeNameTooLong {
+                name: shorten(name),
+                len: name.len(),
+            });
+        }
+        check_numbers(value, name)?;
+    }
+    Ok(())
+}
+
+/// Refuses any number in `value` that DynamoDB cannot store, naming the
+/// attribute (`path`) that holds it. Recursion is bounded by [`MAX_DEPTH`].
+fn check_numbers(value: &Value, path: &str) -> Result<(), InvalidBody> {
+    match value {
+        Value::Number(number) => {
+            let text = number.to_string();
+            match number_problem(&text) {
+                Some(reason) => Err(InvalidBody::Number {
+                    attribute: shorten(path),
+                    number: shorten(&text),
+                    reason,
+                }),
+                None => Ok(()),
+            }
+        }
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(index, item)| check_numbers(item, &format!("{path}[{index}]"))),
+        Value::Object(map) => map
+            .iter()
+            .try_for_each(|(key, item)| check_numbers(item, &format!("{path}.{key}"))),
+        Value::Null | Value::Bool(_) | Value::String(_) => Ok(()),
+    }
+}
+
+/// Why DynamoDB could not store the JSON number `text`, if it could not.
+/// Every backend refuses the same numbers, so a record the memory backend
+/// accepts can move to DynamoDB unchanged.
+fn number_problem(text: &str) -> Option<&'static str> {
+    let unsigned = text.strip_prefix('-').unwrap_or(text);
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(at) => (&unsigned[..at], Some(&unsigned[at + 1..])),
+        None => (unsigned, None),
+    };
+    let (integer, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = || integer.bytes().chain(fraction.bytes());
+    let leading_zeros = digits().take_while(|d| *d == b'0').count();
+    let total = integer.len() + fraction.len();
+    if leading_zeros == total {
+        return None; // zero, whatever its exponent
+    }
+    let trailing_zeros = digits().rev().take_while(|d| *d == b'0').count();
+    if total - leading_zeros - trailing_zeros > MAX_NUMBER_DIGITS {
+        return Some("it has more than 38 significant digits, DynamoDB's precision");
+    }
+    let exponent = match exponent.map(|e| e.parse::<i128>()) {
+        None => 0,
+        Some(Ok(e)) => e,
+        // An exponent beyond i128 is beyond any limit, on its side.
+        Some(Err(_)) if exponent.is_some_and(|e| e.starts_with('-')) => i128::MIN / 2,
+        Some(Err(_)) => i128::MAX / 2,
+    };
+    // The decimal exponent of the first significant digit: d.ddd × 10^adjusted.
+    let adjusted = exponent + integer.len() as i128 - 1 - leading_zeros as i128;
+    if adjusted > MAX_NUMBER_EXPONENT {
+        Some("its magnitude is above 9.99E+125, DynamoDB's largest number")
+    } else if adjusted < MIN_NUMBER_EXPONENT {
+        Some("its magnitude is below 1E-130, DynamoDB's smallest non-zero number")
+    } else {
+        None
+    }
+}
+
+/// Clips client input quoted back in an error message.
+fn shorten(input: &str) -> String {
+    const MAX: usize = 64;
+    match input.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}…", &input[..end]),
+        None => input.to_owned(),
     }
 }
 
@@ -250,6 +562,146 @@ mod tests {
             NewRecord::from_body(b"{\"id\":"),
             Err(InvalidBody::NotJson(message)) if message.contains("EOF")
         ));
+    }
+
+    #[test]
+    fn numbers_dynamodb_cannot_store_are_refused() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("0", None),
+            ("-0.000e999999999999999999999999", None),
+            ("5.50", None),
+            ("12345678901234567890123456789012345678", None),
+            ("123456789012345678901234567890123456780000", None),
+            ("0.00012345678901234567890123456789012345678", None),
+            (
+                "123456789012345678901234567890123456789",
+                Some("38 significant"),
+            ),
+            (
+                "1.23456789012345678901234567890123456789",
+                Some("38 significant"),
+            ),
+            ("9.9999999999999999999999999999999999999e125", None),
+            ("-9.9999999999999999999999999999999999999E+125", None),
+            ("1e126", Some("above")),
+            ("10e125", Some("above")),
+            ("1e400", Some("above")),
+            ("1e99999999999999999999999999999999999999999", Some("above")),
+            ("1e-130", None),
+            ("0.1e-129", None),
+            ("1e-131", Some("below")),
+            (
+                "-1e-99999999999999999999999999999999999999999",
+                Some("below"),
+            ),
+        ];
+        for (text, expected) in cases {
+            let problem = number_problem(text);
+            match expected {
+                None => assert_eq!(problem, None, "{text}"),
+                Some(fragment) => assert!(
+                    problem.is_some_and(|p| p.contains(fragment)),
+                    "{text}: {problem:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn body_limits() {
+        let refused = |body: String, expected: InvalidBody| {
+            assert_eq!(
+                NewRecord::from_body(body.as_bytes()).map(|_| ()),
+                Err(expected),
+                "{}",
+                &body[..body.len().min(80)]
+            );
+        };
+        let nested = |levels: usize| {
+            format!(
+                r#"{{"id":"a","x":{}1{}}}"#,
+                "[".repeat(levels),
+                "]".repeat(levels)
+            )
+        };
+        assert!(NewRecord::from_body(nested(MAX_DEPTH).as_bytes()).is_ok());
+        refused(nested(MAX_DEPTH + 1), InvalidBody::TooDeep);
+        refused(nested(10_000), InvalidBody::TooDeep);
+        // Brackets inside strings are not nesting.
+        let in_string = format!(
+            r#"{{"id":"a","x":"{}\"{}"}}"#,
+            "[".repeat(100),
+            "{".repeat(100)
+        );
+        assert!(NewRecord::from_body(in_string.as_bytes()).is_ok());
+
+        let attributes = |count: usize| {
+            let mut record = Record::new();
+            record.insert("id".into(), "a".into());
+            for i in 1..count {
+                record.insert(format!("a{i}"), i.into());
+            }
+            Value::Object(record).to_string()
+        };
+        assert!(NewRecord::from_body(attributes(MAX_ATTRIBUTES).as_bytes()).is_ok());
+        refused(
+            attributes(MAX_ATTRIBUTES + 1),
+            InvalidBody::TooManyAttributes(257),
+        );
+
+        refused(r#"{"id":"a","":1}"#.into(), InvalidBody::EmptyAttributeName);
+        let long = "n".repeat(MAX_ATTRIBUTE_NAME_LEN + 1);
+        refused(
+            format!(r#"{{"id":"a","{long}":1}}"#),
+            InvalidBody::AttributeNameTooLong {
+                name: shorten(&long),
+                len: 256,
+            },
+        );
+        assert!(
+            NewRecord::from_body(format!(r#"{{"id":"a","{}":1}}"#, &long[1..]).as_bytes()).is_ok()
+        );
+
+        refused(
+            r#"{"id":"a","role":"user","role":"admin"}"#.into(),
+            InvalidBody::DuplicateAttribute("role".into()),
+        );
+        refused(
+            r#"{"id":"a","x":[1,{"k":1,"k":2}]}"#.into(),
+            InvalidBody::DuplicateAttribute("x[1].k".into()),
+        );
+        refused(
+            r#"{"id":"a","id":"b"}"#.into(),
+            InvalidBody::DuplicateAttribute("id".into()),
+        );
+        refused(
+            r#"{"id":"a","x":{"y":[1e400]}}"#.into(),
+            InvalidBody::Number {
+                attribute: "x.y[0]".into(),
+                number: "1e+400".into(), // serde_json's spelling of it
+                reason: "its magnitude is above 9.99E+125, DynamoDB's largest number",
+            },
+        );
+        // A UTF-8 byte order mark is ignored.
+        assert!(NewRecord::from_body(b"\xEF\xBB\xBF{\"id\":\"a\"}").is_ok());
+    }
+
+    #[test]
+    fn protected_attributes_are_refused_by_name() {
+        let record = |json: Value| json.as_object().cloned().unwrap();
+        let protected = vec!["ttl".to_owned()];
+        assert_eq!(
+            check_protected(&record(serde_json::json!({"id":"a","x":1})), &protected),
+            Ok(())
+        );
+        assert_eq!(
+            check_protected(&record(serde_json::json!({"id":"a","ttl":1})), &protected),
+            Err(InvalidBody::Protected("ttl".into()))
+        );
+        assert_eq!(
+            check_protected(&record(serde_json::json!({"_version":1})), &[]),
+            Err(InvalidBody::Protected("_version".into()))
+        );
     }
 
     #[test]

@@ -13,10 +13,11 @@ mod support;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use api::backend::Backend;
 use api::backend::dynamodb::DynamoDbBackend;
+use api::backend::dynamodb::attribute::record_to_item;
 use api::backend::embedded::EmbeddedStore;
 use api::backend::memory::MemoryBackend;
+use api::backend::{Backend, VERSION_ATTRIBUTE};
 use api::record::{MAX_BODY_BYTES, NewRecord};
 use api::{Resource, ResourceMap, router};
 use axum::Router;
@@ -52,11 +53,18 @@ async fn things(kind: Kind, seed: Vec<Value>) -> Option<Router> {
             let client = aws_sdk_dynamodb::Client::new(&config);
             let table = support::unique_table("suite");
             support::create_table(&client, &table).await;
-            let backend = DynamoDbBackend::new(client, table);
+            // As the deployer seeds a table: plain items without a version,
+            // so seeds are at version 0 here as in the other backends.
             for record in seed {
-                backend.create(record).await.unwrap();
+                client
+                    .put_item()
+                    .table_name(&table)
+                    .set_item(Some(record_to_item(&record.record)))
+                    .send()
+                    .await
+                    .unwrap();
             }
-            Arc::new(backend)
+            Arc::new(DynamoDbBackend::new(client, table))
         }
     };
     Some(router(
@@ -68,20 +76,30 @@ struct Reply {
     status: StatusCode,
     body: Value,
     next_offset: Option<String>,
+    etag: Option<String>,
 }
 
 async fn call(app: &Router, method: Method, uri: &str, body: impl Into<Body>) -> Reply {
-    let request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .body(body.into())
-        .unwrap();
+    call_with(app, method, uri, &[], body).await
+}
+
+/// A request with extra `headers`.
+async fn call_with(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Body>,
+) -> Reply {
+    let mut request = Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request.body(body.into()).unwrap();
     let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status();
-    let next_offset = response
-        .headers()
-        .get("next-offset")
-        .map(|v| v.to_str().unwrap().to_owned());
+    let next_offset = header(response.headers(), "next-offset");
+    let etag = header(response.headers(), "etag");
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let body = if bytes.is_empty() {
         Value::Null
@@ -92,7 +110,12 @@ async fn call(app: &Router, method: Method, uri: &str, body: impl Into<Body>) ->
         status,
         body,
         next_offset,
+        etag,
     }
+}
+
+fn header(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    Some(headers.get(name)?.to_str().unwrap().to_owned())
 }
 
 async fn get(app: &Router, uri: &str) -> Reply {
@@ -468,6 +491,292 @@ async fn concurrent_creates_of_one_id_give_one_201(kind: Kind) {
     assert_eq!((created, conflicts), (1, 99), "{kind:?}");
 }
 
+// Optimistic concurrency: ETag, If-Match, If-None-Match.
+
+/// `PUT /api/things/{id}` with `If-Match: if_match`.
+async fn put_if(app: &Router, id: &str, if_match: &str, body: Value) -> Reply {
+    let uri = format!("/api/things/{id}");
+    call_with(
+        app,
+        Method::PUT,
+        &uri,
+        &[("if-match", if_match)],
+        body.to_string(),
+    )
+    .await
+}
+
+async fn delete_if(app: &Router, id: &str, if_match: &str) -> Reply {
+    let uri = format!("/api/things/{id}");
+    call_with(
+        app,
+        Method::DELETE,
+        &uri,
+        &[("if-match", if_match)],
+        Body::empty(),
+    )
+    .await
+}
+
+async fn two_writers_with_one_etag_give_one_200_and_one_412(kind: Kind) {
+    let Some(app) = things(kind, vec![]).await else {
+        return;
+    };
+    let created = call(
+        &app,
+        Method::POST,
+        "/api/things",
+        r#"{"id":"doc","owner":"none"}"#,
+    )
+    .await;
+    assert_eq!(created.etag.as_deref(), Some("\"1\""));
+    // Each round: every writer reads the record, then all PUT at once with
+    // the ETag they read. Two writers as the issue says, then eight.
+    for (round, writers) in [2, 2, 2, 8].into_iter().enumerate() {
+        let mut etags = Vec::new();
+        for _ in 0..writers {
+            let read = get(&app, "/api/things/doc").await;
+            assert_eq!(read.status, StatusCode::OK);
+            etags.push(read.etag.unwrap());
+        }
+        assert!(etags.windows(2).all(|pair| pair[0] == pair[1]));
+        let attempts: Vec<_> = etags
+            .into_iter()
+            .enumerate()
+            .map(|(writer, etag)| {
+                let app = app.clone();
+                tokio::spawn(async move {
+                    let body = json!({"owner": format!("writer {writer} of round {round}")});
+                    (body.clone(), put_if(&app, "doc", &etag, body).await)
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        let mut refused = 0;
+        for attempt in attempts {
+            let (body, reply) = attempt.await.unwrap();
+            match reply.status {
+                StatusCode::OK => winners.push((body, reply)),
+                StatusCode::PRECONDITION_FAILED => {
+                    refused += 1;
+                    let error = reply.body["error"].as_str().unwrap();
+                    assert!(error.contains("has changed"), "{error}");
+                }
+                other => panic!("{kind:?}: unexpected {other}: {}", reply.body),
+            }
+        }
+        assert_eq!(
+            (winners.len(), refused),
+            (1, writers - 1),
+            "{kind:?} round {round}"
+        );
+        let (winning_body, winning_reply) = winners.pop().unwrap();
+        let stored = get(&app, "/api/things/doc").await;
+        assert_eq!(
+            stored.body["owner"], winning_body["owner"],
+            "the winner's write is stored"
+        );
+        assert_eq!(stored.body, winning_reply.body);
+        assert_eq!(stored.etag, winning_reply.etag);
+        assert_eq!(stored.etag, Some(format!("\"{}\"", round + 2)));
+    }
+}
+
+async fn a_delete_with_a_stale_etag_is_412_and_the_record_stays(kind: Kind) {
+    let Some(app) = things(kind, vec![]).await else {
+        return;
+    };
+    call(&app, Method::POST, "/api/things", r#"{"id":"d","v":1}"#).await;
+    let updated = call(&app, Method::PUT, "/api/things/d", r#"{"v":2}"#).await;
+    assert_eq!(updated.etag.as_deref(), Some("\"2\""));
+
+    let refused = delete_if(&app, "d", "\"1\"").await;
+    assert_eq!(
+        refused.status,
+        StatusCode::PRECONDITION_FAILED,
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        refused.body,
+        json!({"error": "the record with id `d` has changed: If-Match expected ETag \"1\", \
+                         the current ETag is \"2\"; read it again and retry"})
+    );
+    let kept = get(&app, "/api/things/d").await;
+    assert_eq!(
+        (kept.status, kept.body),
+        (StatusCode::OK, json!({"id":"d","v":2}))
+    );
+
+    let deleted = delete_if(&app, "d", "\"7\", \"2\"").await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        get(&app, "/api/things/d").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+async fn if_match_on_a_missing_id_is_404_and_creates_nothing(kind: Kind) {
+    let Some(app) = things(kind, vec![json!({"id":"here"})]).await else {
+        return;
+    };
+    for if_match in ["*", "\"0\"", "\"1\""] {
+        let reply = put_if(&app, "ghost", if_match, json!({"v": 1})).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::NOT_FOUND,
+            "PUT If-Match: {if_match}"
+        );
+        let reply = delete_if(&app, "ghost", if_match).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::NOT_FOUND,
+            "DELETE If-Match: {if_match}"
+        );
+    }
+    assert_eq!(
+        get(&app, "/api/things/ghost").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(ids(&get(&app, "/api/things").await.body), set(&["here"]));
+    // `*` on an existing record: any version.
+    let reply = put_if(&app, "here", "*", json!({"v": 1})).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        delete_if(&app, "here", "*").await.status,
+        StatusCode::NO_CONTENT
+    );
+}
+
+async fn the_etag_counts_writes(kind: Kind) {
+    let Some(app) = things(kind, vec![]).await else {
+        return;
+    };
+    let etag = |reply: &Reply| reply.etag.clone().unwrap();
+    let created = call(&app, Method::POST, "/api/things", r#"{"id":"e","n":0}"#).await;
+    assert_eq!(etag(&created), "\"1\"");
+    assert_eq!(etag(&get(&app, "/api/things/e").await), "\"1\"");
+    let first = call(&app, Method::PUT, "/api/things/e", r#"{"n":1}"#).await;
+    assert_eq!(etag(&first), "\"2\"");
+    assert_eq!(etag(&get(&app, "/api/things/e").await), "\"2\"");
+    // Setting nothing writes nothing: same version.
+    let nothing = put_if(&app, "e", "\"2\"", json!({})).await;
+    assert_eq!(
+        (nothing.status, etag(&nothing)),
+        (StatusCode::OK, "\"2\"".into())
+    );
+    let stale_nothing = put_if(&app, "e", "\"1\"", json!({})).await;
+    assert_eq!(stale_nothing.status, StatusCode::PRECONDITION_FAILED);
+    let second = put_if(&app, "e", "\"2\"", json!({"n": 2})).await;
+    assert_eq!(etag(&second), "\"3\"");
+    let listed = put_if(&app, "e", "\"1\", \"3\"", json!({"n": 3})).await;
+    assert_eq!(
+        (listed.status, etag(&listed)),
+        (StatusCode::OK, "\"4\"".into())
+    );
+    // If-Match compares strongly: a weak tag never matches.
+    let weak = put_if(&app, "e", "W/\"4\"", json!({"n": 4})).await;
+    assert_eq!(weak.status, StatusCode::PRECONDITION_FAILED);
+    let bad = put_if(&app, "e", "4", json!({"n": 4})).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.body["error"].as_str().unwrap().contains("if-match"),
+        "{}",
+        bad.body
+    );
+    assert_eq!(
+        get(&app, "/api/things/e").await.body["n"],
+        json!(3),
+        "refusals wrote nothing"
+    );
+
+    // If-None-Match: 304 while the client's copy is current.
+    let headers = [("if-none-match", "\"4\"")];
+    let unchanged = call_with(&app, Method::GET, "/api/things/e", &headers, Body::empty()).await;
+    assert_eq!(
+        (unchanged.status, etag(&unchanged), unchanged.body),
+        (StatusCode::NOT_MODIFIED, "\"4\"".into(), Value::Null)
+    );
+    let headers = [("if-none-match", "\"3\"")];
+    let changed = call_with(&app, Method::GET, "/api/things/e", &headers, Body::empty()).await;
+    assert_eq!(changed.status, StatusCode::OK);
+    assert_eq!(changed.body["n"], json!(3));
+}
+
+async fn a_record_written_without_a_version_is_version_0(kind: Kind) {
+    // Seeds are written as another tool writes (no version attribute).
+    let Some(app) = things(kind, vec![json!({"id":"old","v":"seed"})]).await else {
+        return;
+    };
+    let read = get(&app, "/api/things/old").await;
+    assert_eq!(read.etag.as_deref(), Some("\"0\""));
+    assert_eq!(read.body, json!({"id":"old","v":"seed"}));
+    let stale = put_if(&app, "old", "\"1\"", json!({"v": "x"})).await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+    let updated = put_if(&app, "old", "\"0\"", json!({"v": "new"})).await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    assert_eq!(updated.etag.as_deref(), Some("\"1\""));
+    assert_eq!(updated.body, json!({"id":"old","v":"new"}));
+    let again = put_if(&app, "old", "\"0\"", json!({"v": "lost"})).await;
+    assert_eq!(again.status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(
+        delete_if(&app, "old", "\"0\"").await.status,
+        StatusCode::PRECONDITION_FAILED
+    );
+    assert_eq!(
+        delete_if(&app, "old", "\"1\"").await.status,
+        StatusCode::NO_CONTENT
+    );
+}
+
+async fn bodies_never_show_the_version_attribute(kind: Kind) {
+    let Some(app) = things(kind, vec![json!({"id":"seeded"})]).await else {
+        return;
+    };
+    let has_version = |value: &Value| value.to_string().contains(VERSION_ATTRIBUTE);
+    let created = call(&app, Method::POST, "/api/things", r#"{"id":"v","n":1}"#).await;
+    assert_eq!(created.body, json!({"id":"v","n":1}));
+    let updated = call(&app, Method::PUT, "/api/things/v", r#"{"n":2}"#).await;
+    assert_eq!(by_value(&updated.body), by_value(&json!({"id":"v","n":2})));
+    assert!(!has_version(&get(&app, "/api/things/v").await.body));
+    for uri in [
+        "/api/things",
+        "/api/things?fields=_version",
+        "/api/things?fields=id,_version",
+        "/api/things?limit=1",
+    ] {
+        let listed = get(&app, uri).await;
+        assert_eq!(listed.status, StatusCode::OK, "{uri}");
+        assert!(!has_version(&listed.body), "{uri}: {}", listed.body);
+    }
+    // Clients may not write it, nor filter on it; the error names it.
+    for (method, uri, body) in [
+        (Method::POST, "/api/things", r#"{"id":"w","_version":9}"#),
+        (Method::PUT, "/api/things/v", r#"{"_version":9}"#),
+    ] {
+        let reply = call(&app, method.clone(), uri, body).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{method} {uri}");
+        let error = reply.body["error"].as_str().unwrap();
+        assert!(error.contains(VERSION_ATTRIBUTE), "{error}");
+    }
+    assert_eq!(
+        get(&app, "/api/things/w").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&app, "/api/things/v").await.etag.as_deref(),
+        Some("\"2\"")
+    );
+    let filtered = get(&app, "/api/things?filters=_version:exists").await;
+    assert_eq!(filtered.status, StatusCode::BAD_REQUEST);
+    assert!(
+        filtered.body["error"]
+            .as_str()
+            .unwrap()
+            .contains(VERSION_ATTRIBUTE)
+    );
+}
+
 /// Instantiates every case for every backend.
 macro_rules! suite {
     ($($case:ident),* $(,)?) => {
@@ -497,6 +806,12 @@ suite!(
     a_filtered_page_fills_up_to_the_limit,
     oversized_records_are_refused_and_nothing_changes,
     concurrent_creates_of_one_id_give_one_201,
+    two_writers_with_one_etag_give_one_200_and_one_412,
+    a_delete_with_a_stale_etag_is_412_and_the_record_stays,
+    if_match_on_a_missing_id_is_404_and_creates_nothing,
+    the_etag_counts_writes,
+    a_record_written_without_a_version_is_version_0,
+    bodies_never_show_the_version_attribute,
 );
 
 #[test]

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use api::backend::dynamodb::{DynamoDbBackend, MAX_SCANS_PER_PAGE};
-use api::backend::{Backend, BackendError};
+use api::backend::{Backend, BackendError, Expected, Version};
 use api::query::ListQuery;
 use api::record::{NewRecord, Record, RecordChanges, RecordId};
 use api::{Resource, ResourceMap, router};
@@ -602,26 +602,25 @@ async fn values_dynamodb_cannot_store_are_invalid() {
         ("underflow", r#"{"id":"a","n":1e-131}"#.to_owned()),
         ("nesting", json!({"id": "a", "deep": deep}).to_string()),
     ];
+    // The API refuses these values before any backend sees them
+    // (`record::NewRecord::from_body`); built directly here, they show that
+    // DynamoDB's own refusal still maps to a 400, never a 500.
     for (what, body) in refused {
+        let record: api::record::Record = serde_json::from_str(&body).unwrap();
         let error = backend
-            .create(NewRecord::from_body(body.as_bytes()).unwrap())
+            .create(NewRecord {
+                id: id("a"),
+                record,
+            })
             .await
             .unwrap_err();
         assert!(
             matches!(error, BackendError::Invalid(_)),
             "{what}: {error:?}"
         );
-        let error = backend
-            .update(
-                &id("a"),
-                RecordChanges::from_body(body.as_bytes(), &id("a")).unwrap(),
-            )
-            .await
-            .unwrap_err();
-        // The item does not exist, but DynamoDB validates values first.
         assert!(
-            matches!(error, BackendError::Invalid(_)),
-            "{what} in an update: {error:?}"
+            NewRecord::from_body(body.as_bytes()).is_err(),
+            "{what} is refused at the API's edge too"
         );
     }
     // A filter operand out of range is refused the same way by DynamoDB,
@@ -701,4 +700,126 @@ async fn concurrent_creates_of_one_id_succeed_once() {
         ])
     );
     assert_eq!(calls.take().len(), 100, "one PutItem each");
+}
+
+/// Optimistic concurrency on items other tools wrote: no `_version` means
+/// version 0, `If-Match: "0"` matches it, and its first update numbers it.
+/// Every conditional write stays one call, failed or not, and tells 404
+/// from 412 by itself (`ALL_OLD`).
+#[tokio::test]
+async fn an_item_written_without_a_version_is_version_0() {
+    let Some((backend, client, calls)) = fresh_table("unversioned").await else {
+        return;
+    };
+    client
+        .put_item()
+        .table_name(backend.table())
+        .item("id", AttributeValue::S("legacy".into()))
+        .item("n", AttributeValue::N("1".into()))
+        .send()
+        .await
+        .unwrap();
+    calls.take();
+    let version = |number| Expected::OneOf(vec![Version::new(number)]);
+
+    let read = backend.get_versioned(&id("legacy")).await.unwrap();
+    assert_eq!(read.version, Version::UNWRITTEN);
+    assert_eq!(Value::Object(read.record), json!({"id": "legacy", "n": 1}));
+    assert_eq!(calls.take(), ["GetItem"]);
+
+    let error = backend
+        .update_if(
+            &id("legacy"),
+            changes("legacy", json!({"n": 2})),
+            &version(1),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, BackendError::PreconditionFailed { current, .. } if current == Version::UNWRITTEN),
+        "{error:?}"
+    );
+    assert_eq!(calls.take(), ["UpdateItem"], "a refused update is one call");
+
+    let updated = backend
+        .update_if(
+            &id("legacy"),
+            changes("legacy", json!({"n": 2})),
+            &version(0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.version, Version::new(1));
+    assert_eq!(
+        Value::Object(updated.record),
+        json!({"id": "legacy", "n": 2})
+    );
+    assert_eq!(calls.take(), ["UpdateItem"]);
+    // The API now maintains the attribute in the item itself.
+    let item = client
+        .get_item()
+        .table_name(backend.table())
+        .key("id", AttributeValue::S("legacy".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(item.get("_version"), Some(&AttributeValue::N("1".into())));
+    calls.take();
+
+    // Version 0 no longer matches; a missing id is 404 whatever is expected.
+    let error = backend
+        .delete_if(&id("legacy"), &version(0))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, BackendError::PreconditionFailed { .. }),
+        "{error:?}"
+    );
+    let error = backend
+        .delete_if(&id("ghost"), &version(0))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, BackendError::NotFound(_)), "{error:?}");
+    let error = backend
+        .update_if(
+            &id("ghost"),
+            changes("ghost", json!({"n": 1})),
+            &Expected::OneOf(vec![]),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, BackendError::NotFound(_)), "{error:?}");
+    let error = backend
+        .update_if(
+            &id("legacy"),
+            changes("legacy", json!({"n": 9})),
+            &Expected::OneOf(vec![]),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, BackendError::PreconditionFailed { current, .. } if current == Version::new(1)),
+        "{error:?}"
+    );
+    assert_eq!(
+        calls.take(),
+        ["DeleteItem", "DeleteItem", "UpdateItem", "UpdateItem"],
+        "one call each, the reason told by ALL_OLD"
+    );
+
+    backend
+        .delete_if(
+            &id("legacy"),
+            &Expected::OneOf(vec![Version::new(5), Version::new(1)]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(calls.take(), ["DeleteItem"]);
+    assert!(matches!(
+        backend.get(&id("legacy")).await,
+        Err(BackendError::NotFound(_))
+    ));
 }

@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use api::backend::embedded::EmbeddedStore;
 use api::backend::memory::MemoryBackend;
-use api::backend::{Backend, BackendError, Page};
+use api::backend::{Backend, BackendError, Expected, Page, Versioned};
 use api::mapper::DynamoDbTarget;
 use api::query::ListQuery;
-use api::record::{NewRecord, Record, RecordChanges, RecordId};
+use api::record::{NewRecord, RecordChanges, RecordId};
 use api::{AppConfig, Resource, ResourceMap, router};
 use async_trait::async_trait;
 use axum::Router;
@@ -247,7 +247,8 @@ async fn operations_a_resource_does_not_allow_are_405() {
 async fn create_returns_201_the_stored_record_and_its_location() {
     let app = app();
     // Numbers keep their decimal text: no f64 rounding, no lost trailing zero.
-    let body = r#"{"id":"000-3","name":"Shop","value":5.50,"tags":["a",1,null],"nested":{"ok":true},"big":12345678901234567890,"tiny":-1e-7,"wide":123456789012345678901234567890.123456789,"empty":""}"#;
+    // `wide` has 38 significant digits, the most DynamoDB (so the API) stores.
+    let body = r#"{"id":"000-3","name":"Shop","value":5.50,"tags":["a",1,null],"nested":{"ok":true},"big":12345678901234567890,"tiny":-1e-7,"wide":123456789012345678901234567890.12345678,"empty":""}"#;
     let reply = call(&app, Method::POST, "/api/mocks", body).await;
     assert_eq!(reply.status, StatusCode::CREATED);
     assert_eq!(String::from_utf8_lossy(&reply.raw), body);
@@ -633,16 +634,21 @@ impl Backend for BrokenBackend {
             source: Box::new(SecretDetail),
         })
     }
-    async fn get(&self, _: &RecordId) -> Result<Record, BackendError> {
+    async fn get_versioned(&self, _: &RecordId) -> Result<Versioned, BackendError> {
         Err(BackendError::Internal(Box::new(SecretDetail)))
     }
-    async fn create(&self, _: NewRecord) -> Result<Record, BackendError> {
+    async fn create_versioned(&self, _: NewRecord) -> Result<Versioned, BackendError> {
         Err(BackendError::Internal(Box::new(SecretDetail)))
     }
-    async fn update(&self, _: &RecordId, _: RecordChanges) -> Result<Record, BackendError> {
+    async fn update_if(
+        &self,
+        _: &RecordId,
+        _: RecordChanges,
+        _: &Expected,
+    ) -> Result<Versioned, BackendError> {
         Err(BackendError::Internal(Box::new(SecretDetail)))
     }
-    async fn delete(&self, _: &RecordId) -> Result<(), BackendError> {
+    async fn delete_if(&self, _: &RecordId, _: &Expected) -> Result<(), BackendError> {
         Err(BackendError::Internal(Box::new(SecretDetail)))
     }
 }
@@ -694,4 +700,141 @@ async fn every_response_carries_a_request_id() {
     );
     assert_eq!(a.len(), 36, "a UUID: {a}");
     assert_ne!(a, b);
+}
+
+/// `call` with extra request headers.
+async fn call_with(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Body>,
+) -> Reply {
+    let mut request = Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(body.into()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let raw = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    let body = if raw.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&raw).unwrap()
+    };
+    Reply {
+        status,
+        headers,
+        body,
+        raw,
+    }
+}
+
+#[tokio::test]
+async fn etags_and_preconditions_on_every_resource() {
+    let app = app();
+    // mocks (memory) and users (embedded): seeds were written outside the
+    // API, at version 0.
+    for resource in ["mocks", "users"] {
+        let seeded = get(&app, &format!("/api/{resource}")).await;
+        let first = ids(&seeded)[0].to_owned();
+        let uri = format!("/api/{resource}/{first}");
+        let read = get(&app, &uri).await;
+        assert_eq!(read.header("etag"), Some("\"0\""), "{uri}");
+        assert!(read.headers.get("etag").is_some());
+
+        let updated = call_with(
+            &app,
+            Method::PUT,
+            &uri,
+            &[("if-match", "\"0\"")],
+            r#"{"x":1}"#,
+        )
+        .await;
+        assert_eq!(updated.status, StatusCode::OK, "{uri}: {}", updated.body);
+        assert_eq!(updated.header("etag"), Some("\"1\""));
+
+        let stale = call_with(
+            &app,
+            Method::PUT,
+            &uri,
+            &[("if-match", "\"0\"")],
+            r#"{"x":2}"#,
+        )
+        .await;
+        assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+        assert_eq!(
+            stale.error(),
+            format!(
+                "the record with id `{first}` has changed: If-Match expected ETag \"0\", \
+                 the current ETag is \"1\"; read it again and retry"
+            )
+        );
+        assert_eq!(stale.header("content-type"), Some("application/json"));
+        assert_eq!(get(&app, &uri).await.body["x"], json!(1), "nothing written");
+
+        let malformed = call_with(
+            &app,
+            Method::DELETE,
+            &uri,
+            &[("if-match", "1")],
+            Body::empty(),
+        )
+        .await;
+        assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            malformed.error(),
+            "invalid if-match header: an entity tag must be quoted, as in \"3\""
+        );
+
+        let unchanged = call_with(
+            &app,
+            Method::GET,
+            &uri,
+            &[("if-none-match", "W/\"1\"")],
+            Body::empty(),
+        )
+        .await;
+        assert_eq!(unchanged.status, StatusCode::NOT_MODIFIED);
+        assert_eq!(unchanged.header("etag"), Some("\"1\""));
+        assert!(unchanged.raw.is_empty());
+
+        let deleted = call_with(
+            &app,
+            Method::DELETE,
+            &uri,
+            &[("if-match", "\"1\"")],
+            Body::empty(),
+        )
+        .await;
+        assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    }
+
+    let created = call(&app, Method::POST, "/api/users", r#"{"id":"fresh"}"#).await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    assert_eq!(created.header("etag"), Some("\"1\""));
+    let refused = call(
+        &app,
+        Method::POST,
+        "/api/users",
+        r#"{"id":"v","_version":3}"#,
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused.error().contains("`_version`"),
+        "{}",
+        refused.error()
+    );
 }

@@ -49,6 +49,10 @@ pub struct GlobalOptions {
     /// `human` for people, `json` for scripts (diff, deploy and status).
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
+    /// Print each AWS call on stderr as it completes: service, operation,
+    /// HTTP status, duration. Never a request's or response's contents.
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
     /// How often to poll CloudFormation, in milliseconds (default 2000; an
     /// emulator answers at once, so its tests use less).
     #[arg(long, global = true, env = "DEPLOYER_POLL_INTERVAL_MS", hide = true)]
@@ -175,5 +179,18 @@ mod tests {
         let cli = Cli::try_parse_from(["deployer", "outputs", "--output", "json"]).unwrap();
         assert!(matches!(cli.command, Command::Status));
         assert_eq!(cli.global.output, OutputFormat::Json);
+        assert!(!cli.global.verbose);
+    }
+
+    #[test]
+    fn verbose_is_global() {
+        for args in [
+            ["deployer", "--verbose", "status"],
+            ["deployer", "status", "--verbose"],
+            ["deployer", "-v", "status"],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            assert!(cli.global.verbose, "{args:?}");
+        }
     }
 }

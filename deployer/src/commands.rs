@@ -25,6 +25,7 @@ use crate::pipeline::{self, FollowOptions, PhaseReport, PipelineError};
 use crate::seed::{self, Backoff, SeedError, TableSeed, TableSeedReport};
 use crate::settings::{SettingsError, StackSettings};
 use crate::template::{self, TemplateError};
+use crate::verbose::VerboseInterceptor;
 
 /// Why a command failed. Each message is written for the person at the
 /// terminal; the sources carry AWS's own words.
@@ -89,7 +90,25 @@ struct Context {
     settings: StackSettings,
     output: OutputFormat,
     sdk: Option<aws_config::SdkConfig>,
+    /// `--verbose`: attached to every client built below.
+    verbose: Option<VerboseInterceptor>,
     polling: Polling,
+}
+
+/// A client of SDK crate `$sdk` from the builder `$builder`, with the
+/// `--verbose` interceptor when it is on. A macro because each SDK crate has
+/// its own builder type, with no trait in common for `interceptor`.
+macro_rules! client {
+    ($context:expr, $sdk:ident, $builder:expr) => {{
+        let mut builder = $builder;
+        if let Some(interceptor) = &$context.verbose {
+            builder = builder.interceptor(interceptor.clone());
+        }
+        $sdk::Client::from_conf(builder.build())
+    }};
+    ($context:expr, $sdk:ident) => {
+        client!($context, $sdk, $sdk::config::Builder::from($context.sdk()))
+    };
 }
 
 impl Context {
@@ -111,8 +130,38 @@ impl Context {
             .ok_or(CommandError::NoRegion)
     }
 
+    // Every AWS client a command uses comes from here, so `--verbose` sees
+    // every call.
+
+    fn cloudformation(&self) -> aws_sdk_cloudformation::Client {
+        client!(self, aws_sdk_cloudformation)
+    }
+
+    fn sts(&self) -> aws_sdk_sts::Client {
+        client!(self, aws_sdk_sts)
+    }
+
+    fn secretsmanager(&self) -> aws_sdk_secretsmanager::Client {
+        client!(self, aws_sdk_secretsmanager)
+    }
+
+    fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        client!(self, aws_sdk_dynamodb)
+    }
+
+    fn codebuild(&self) -> aws_sdk_codebuild::Client {
+        client!(self, aws_sdk_codebuild)
+    }
+
+    /// S3 as `artifacts::s3_client` configures it (path-style addressing for
+    /// an emulator), plus the interceptor.
+    fn s3(&self) -> aws_sdk_s3::Client {
+        let configured = artifacts::s3_client(self.sdk());
+        client!(self, aws_sdk_s3, configured.config().to_builder())
+    }
+
     fn stacks(&self) -> Stacks {
-        Stacks::new(aws_sdk_cloudformation::Client::new(self.sdk())).with_polling(self.polling)
+        Stacks::new(self.cloudformation()).with_polling(self.polling)
     }
 
     /// Prints a result on stdout, as text or JSON.
@@ -147,6 +196,7 @@ pub async fn run(cli: Cli) -> Result<Finished, CommandError> {
         settings,
         output: cli.global.output,
         sdk,
+        verbose: cli.global.verbose.then(VerboseInterceptor::stderr),
         polling: Polling::default(),
     };
     if let Some(interval) = cli.global.poll_interval_ms {
@@ -245,7 +295,7 @@ fn event_printer() -> impl FnMut(&StackEvent) + Send {
 }
 
 async fn artifact_bucket(context: &Context) -> Result<ArtifactBucket, CommandError> {
-    let sts = aws_sdk_sts::Client::new(context.sdk());
+    let sts = context.sts();
     Ok(ArtifactBucket::resolve(&sts, &context.settings, &context.region()?).await?)
 }
 
@@ -315,7 +365,7 @@ async fn deploy(context: &mut Context, options: &DeployOptions) -> Result<(), Co
     context.polling.timeout = options.wait.timeout();
     let zip = lambda_zip(context, options.artifact.artifact.as_deref()).await?;
     let bucket = artifact_bucket(context).await?;
-    let s3 = artifacts::s3_client(context.sdk());
+    let s3 = context.s3();
     let upload = artifacts::upload(&s3, &bucket.name, &zip).await?;
     eprintln!("{upload}");
 
@@ -369,7 +419,7 @@ async fn bootstrap(
     options: &DeployOptions,
 ) -> Result<Finished, CommandError> {
     if let Some(pipeline) = &context.settings.pipeline {
-        let secrets = aws_sdk_secretsmanager::Client::new(context.sdk());
+        let secrets = context.secretsmanager();
         let source = match github_token_file {
             Some(path) => TokenSource::File(path),
             None => TokenSource::Stdin,
@@ -380,7 +430,7 @@ async fn bootstrap(
         eprintln!("{report}");
     }
     let bucket = artifact_bucket(context).await?;
-    let s3 = artifacts::s3_client(context.sdk());
+    let s3 = context.s3();
     eprintln!("{}", bootstrap::ensure_bucket(&s3, &bucket).await?);
     deploy(context, options).await?;
     seed(context).await
@@ -422,7 +472,7 @@ async fn table_seeds(context: &Context) -> Result<Vec<TableSeed>, CommandError> 
 
 async fn seed(context: &Context) -> Result<Finished, CommandError> {
     let seeds = table_seeds(context).await?;
-    let dynamodb = aws_sdk_dynamodb::Client::new(context.sdk());
+    let dynamodb = context.dynamodb();
     // Progress while a table fills; the report on stdout has the final lines.
     let mut progress = |report: &TableSeedReport| {
         if report.items_written < report.items_total {
@@ -434,16 +484,58 @@ async fn seed(context: &Context) -> Result<Finished, CommandError> {
     Ok(Finished::Success)
 }
 
-/// What `status` reports: the stack and, when it has one, its pipeline.
+/// What `status` reports: the stack and, when it has one, its pipeline and
+/// its API key.
 #[derive(Debug, Serialize)]
 struct StatusReport {
     stack: crate::cloudformation::StackReport,
     builds: Option<pipeline::RecentBuilds>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_key: Option<ApiKeyHint>,
+}
+
+/// How to read the stack's API key: its id and the command that prints the
+/// value. The value itself is never fetched: a status goes into terminals,
+/// CI logs and issues, and reading it needs `apigateway:GET` on the key,
+/// which whoever runs the command can then use on purpose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+struct ApiKeyHint {
+    id: String,
+    read_with: String,
+}
+
+impl ApiKeyHint {
+    fn new(id: &str, region: Option<&str>) -> Self {
+        let region = region
+            .map(|region| format!(" --region {region}"))
+            .unwrap_or_default();
+        Self {
+            id: id.to_owned(),
+            read_with: format!(
+                "aws apigateway get-api-key --api-key {id} --include-value --query value \
+                 --output text{region}"
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for ApiKeyHint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "API key {} (required as the x-api-key header; value not shown). Read it with:",
+            self.id
+        )?;
+        write!(f, "  {}", self.read_with)
+    }
 }
 
 impl std::fmt::Display for StatusReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.stack)?;
+        if let Some(api_key) = &self.api_key {
+            write!(f, "\n\n{api_key}")?;
+        }
         if let Some(builds) = &self.builds {
             write!(f, "\n\n{builds}")?;
         }
@@ -463,12 +555,20 @@ async fn status(context: &Context) -> Result<Finished, CommandError> {
     let outputs = stacks.outputs(context.stack()).await?;
     let builds = match outputs.get(template::OUTPUT_BUILD_PROJECT) {
         Some(project) => {
-            let codebuild = aws_sdk_codebuild::Client::new(context.sdk());
+            let codebuild = context.codebuild();
             Some(pipeline::recent_builds(&codebuild, project, 5).await?)
         }
         None => None,
     };
-    context.print(&StatusReport { stack, builds })?;
+    let region = context.sdk().region().map(ToString::to_string);
+    let api_key = outputs
+        .get(template::OUTPUT_API_KEY_ID)
+        .map(|id| ApiKeyHint::new(id, region.as_deref()));
+    context.print(&StatusReport {
+        stack,
+        builds,
+        api_key,
+    })?;
     Ok(Finished::Success)
 }
 
@@ -480,7 +580,7 @@ async fn pipeline(context: &Context, command: PipelineCommand) -> Result<Finishe
             stack: context.stack().to_owned(),
         })?
         .to_owned();
-    let codebuild = aws_sdk_codebuild::Client::new(context.sdk());
+    let codebuild = context.codebuild();
     match command {
         PipelineCommand::Run { wait } => {
             let options = FollowOptions {
@@ -530,4 +630,27 @@ async fn destroy(
         );
     }
     Ok(Finished::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_api_key_hint_says_how_to_read_the_key() {
+        let hint = ApiKeyHint::new("abc123", Some("eu-west-1"));
+        assert_eq!(
+            hint.read_with,
+            "aws apigateway get-api-key --api-key abc123 --include-value --query value \
+             --output text --region eu-west-1"
+        );
+        let text = hint.to_string();
+        assert!(text.starts_with("API key abc123 (required as the x-api-key header"));
+        assert!(text.contains("value not shown"));
+        assert!(
+            !ApiKeyHint::new("abc123", None)
+                .read_with
+                .contains("--region")
+        );
+    }
 }

@@ -9,7 +9,8 @@
 //! - [`bootstrap`]: the artifact bucket and the GitHub token secret;
 //! - [`seed`]: seed files into the deployed tables;
 //! - [`pipeline`]: the CodeBuild project's builds;
-//! - [`cli`]: the command line; [`commands`]: the only place these meet.
+//! - [`cli`]: the command line; [`commands`]: the only place these meet;
+//! - [`verbose`]: `--verbose`, a line per AWS call (never its contents).
 
 pub mod artifacts;
 pub mod bootstrap;
@@ -20,3 +21,4 @@ pub mod pipeline;
 pub mod seed;
 pub mod settings;
 pub mod template;
+pub mod verbose;

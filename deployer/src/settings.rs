@@ -26,6 +26,16 @@ pub struct StackSettings {
     pub throttle_rate: u32,
     /// Burst of requests the `prod` stage lets through.
     pub throttle_burst: u32,
+    /// Require an API key (`x-api-key` header) on every method: the stack
+    /// gets a key and a usage plan with the same throttling, and requests
+    /// without the key get 403 from API Gateway before reaching the function.
+    pub api_key: bool,
+    /// Lambda reserved concurrency: the most instances the function may run
+    /// at once, reserved from the account's pool. Absent: none reserved.
+    pub reserved_concurrency: Option<u32>,
+    /// X-Ray tracing on the function and the stage (and the function role's
+    /// permission to send traces).
+    pub tracing: bool,
     /// The artifact bucket; default `<name>-artifacts-<account>-<region>`.
     pub artifact_bucket: Option<String>,
     /// The CodeBuild pipeline; absent means no pipeline.
@@ -42,6 +52,9 @@ impl Default for StackSettings {
             log_retention_days: 30,
             throttle_rate: 50,
             throttle_burst: 100,
+            api_key: false,
+            reserved_concurrency: None,
+            tracing: true,
             artifact_bucket: None,
             pipeline: None,
         }
@@ -139,6 +152,29 @@ impl StackSettings {
                 "API Gateway waits at most 29 s, so 1 to 29",
             ));
         }
+        // Zero would make API Gateway (or Lambda) refuse every request: a
+        // switched-off API is `deployer destroy`, not a setting.
+        if self.throttle_rate == 0 {
+            return Err(out_of_range(
+                "throttle_rate",
+                "0".to_owned(),
+                "at least 1 request per second",
+            ));
+        }
+        if self.throttle_burst == 0 {
+            return Err(out_of_range(
+                "throttle_burst",
+                "0".to_owned(),
+                "at least 1 request",
+            ));
+        }
+        if self.reserved_concurrency == Some(0) {
+            return Err(out_of_range(
+                "reserved_concurrency",
+                "0".to_owned(),
+                "at least 1 (0 would throttle every invocation); omit it to reserve none",
+            ));
+        }
         let valid_name = !self.name.is_empty()
             && self.name.len() <= 100
             && self.name.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -183,6 +219,9 @@ mod tests {
         assert_eq!(settings.arch, Arch::X86_64);
         assert_eq!(settings.memory_mb, 256);
         assert_eq!(settings.timeout_seconds, 10);
+        assert!(!settings.api_key);
+        assert_eq!(settings.reserved_concurrency, None);
+        assert!(settings.tracing);
         let pipeline = settings.pipeline.unwrap();
         assert_eq!(pipeline.branch, "main");
         assert_eq!(pipeline.github_token_secret, "serverless-api/github-token");
@@ -202,5 +241,26 @@ mod tests {
         refused("name: 1abc\n", "stack setting `name` is \"1abc\"");
         refused("arch: mips\n", "unknown variant `mips`");
         refused("memroy_mb: 256\n", "unknown field `memroy_mb`");
+        refused("throttle_rate: 0\n", "stack setting `throttle_rate` is 0");
+        refused("throttle_burst: 0\n", "stack setting `throttle_burst` is 0");
+        refused(
+            "reserved_concurrency: 0\n",
+            "stack setting `reserved_concurrency` is 0",
+        );
+        refused("reserved_concurrency: -1\n", "expected u32");
+        refused("api_key: maybe\n", "expected a boolean");
+    }
+
+    #[test]
+    fn the_stack_options_parse() {
+        let settings = parse(
+            "throttle_rate: 5\nthrottle_burst: 10\napi_key: true\nreserved_concurrency: 3\n\
+             tracing: false\n",
+        )
+        .unwrap();
+        assert_eq!((settings.throttle_rate, settings.throttle_burst), (5, 10));
+        assert!(settings.api_key);
+        assert_eq!(settings.reserved_concurrency, Some(3));
+        assert!(!settings.tracing);
     }
 }

@@ -492,9 +492,22 @@ async fn bootstrap_serve_change_break_recover_and_destroy() {
         "names the kept table: {}",
         stdout(&run)
     );
-    let run = deployer(&["--config", config, "--stack-name", &stack, "status"]);
+    let run = deployer(&[
+        "--config",
+        config,
+        "--stack-name",
+        &stack,
+        "--verbose",
+        "status",
+    ]);
     assert!(!run.status.success());
     assert!(stderr(&run).contains("does not exist"), "{}", stderr(&run));
+    // --verbose: each AWS call on stderr, the failed one included.
+    assert!(
+        stderr(&run).contains("[aws] cloudformation DescribeStacks -> "),
+        "{}",
+        stderr(&run)
+    );
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let kept = dynamodb
         .scan()

@@ -16,6 +16,11 @@
 //! the id to the record as compact JSON (with `arbitrary_precision`, numbers
 //! keep their decimal text, so a record round-trips byte for byte); and the
 //! table `meta/seeded`, which names every resource whose seed has been written.
+//! A record's version is stored as the last attribute of its JSON,
+//! [`VERSION_ATTRIBUTE`], and removed on every read, so the record itself
+//! round-trips unchanged; seeds and files written before versions existed
+//! have no such attribute and are at [`Version::UNWRITTEN`]. A write checks
+//! the version and writes inside one write transaction, so it is atomic.
 //! The two prefixes keep metadata apart from resources whatever their names.
 //!
 //! redb is synchronous and a write commit fsyncs, so every transaction runs on
@@ -32,7 +37,10 @@ use async_trait::async_trait;
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
 use thiserror::Error;
 
-use super::{Backend, BackendError, Page, paginate};
+use super::{
+    Backend, BackendError, Expected, Page, VERSION_ATTRIBUTE, Version, Versioned, check_list_query,
+    paginate,
+};
 use crate::query::ListQuery;
 use crate::record::{InvalidId, NewRecord, Record, RecordChanges, RecordId, fits_item_limit};
 
@@ -178,7 +186,8 @@ impl EmbeddedStore {
                 let mut written: u64 = 0;
                 for new in seed {
                     if records.get(new.id.as_str())?.is_none() {
-                        records.insert(new.id.as_str(), encode(&new.record)?.as_slice())?;
+                        let json = encode(&new.record, Version::UNWRITTEN)?;
+                        records.insert(new.id.as_str(), json.as_slice())?;
                         written += 1;
                     }
                 }
@@ -228,6 +237,10 @@ enum CorruptEntry {
         #[source]
         source: serde_json::Error,
     },
+    #[error(
+        "the stored record `{id}` has `{VERSION_ATTRIBUTE}` {found}, not a non-negative integer"
+    )]
+    Version { id: String, found: String },
     #[error("the stored key {key:?} is not a valid record id")]
     Key {
         key: String,
@@ -274,6 +287,7 @@ impl EmbeddedBackend {
 #[async_trait]
 impl Backend for EmbeddedBackend {
     async fn list(&self, query: &ListQuery) -> Result<Page, BackendError> {
+        check_list_query(query)?;
         let query = query.clone();
         self.run("list", move |database, table| {
             let transaction = database.begin_read()?;
@@ -308,7 +322,7 @@ impl Backend for EmbeddedBackend {
         .await
     }
 
-    async fn get(&self, id: &RecordId) -> Result<Record, BackendError> {
+    async fn get_versioned(&self, id: &RecordId) -> Result<Versioned, BackendError> {
         let id = id.clone();
         self.run("get", move |database, table| {
             let transaction = database.begin_read()?;
@@ -322,12 +336,13 @@ impl Backend for EmbeddedBackend {
         .await
     }
 
-    async fn create(&self, new: NewRecord) -> Result<Record, BackendError> {
+    async fn create_versioned(&self, mut new: NewRecord) -> Result<Versioned, BackendError> {
+        new.record.shift_remove(VERSION_ATTRIBUTE);
         if !fits_item_limit(&new.record) {
             return Err(BackendError::TooLarge);
         }
         self.run("create", move |database, table| {
-            let json = encode(&new.record)?;
+            let json = encode(&new.record, Version::CREATED)?;
             let transaction = database.begin_write()?;
             // The check and the insert share one write transaction, and redb
             // runs one writer at a time: no other create can come between them.
@@ -344,14 +359,25 @@ impl Backend for EmbeddedBackend {
                 return Ok(Err(BackendError::AlreadyExists(new.id)));
             }
             transaction.commit()?;
-            Ok(Ok(new.record))
+            Ok(Ok(Versioned {
+                record: new.record,
+                version: Version::CREATED,
+            }))
         })
         .await
     }
 
-    async fn update(&self, id: &RecordId, changes: RecordChanges) -> Result<Record, BackendError> {
+    async fn update_if(
+        &self,
+        id: &RecordId,
+        changes: RecordChanges,
+        expected: &Expected,
+    ) -> Result<Versioned, BackendError> {
         let id = id.clone();
+        let expected = expected.clone();
         self.run("update", move |database, table| {
+            // The version check, the read and the write share one write
+            // transaction, and redb runs one writer at a time.
             let transaction = database.begin_write()?;
             let answer = {
                 let mut records = transaction.open_table(table)?;
@@ -359,18 +385,50 @@ impl Backend for EmbeddedBackend {
                     Some(json) => Some(decode(&id, json.value())?),
                     None => None,
                 };
-                match current {
-                    None => Err(BackendError::NotFound(id)),
-                    Some(mut record) => {
+                match checked(&id, current, &expected) {
+                    Err(refusal) => Err(refusal),
+                    // Setting nothing writes nothing, as in DynamoDB.
+                    Ok(current) if !changes_something(&changes) => Ok((current, false)),
+                    Ok(current) => {
+                        let mut record = current.record;
                         changes.apply_to(&mut record);
+                        record.shift_remove(VERSION_ATTRIBUTE);
                         if fits_item_limit(&record) {
-                            records.insert(id.as_str(), encode(&record)?.as_slice())?;
-                            Ok(record)
+                            let version = current.version.next();
+                            records.insert(id.as_str(), encode(&record, version)?.as_slice())?;
+                            Ok((Versioned { record, version }, true))
                         } else {
                             Err(BackendError::TooLarge)
                         }
                     }
                 }
+            };
+            if matches!(answer, Ok((_, true))) {
+                transaction.commit()?;
+            } else {
+                transaction.abort()?;
+            }
+            Ok(answer.map(|(versioned, _)| versioned))
+        })
+        .await
+    }
+
+    async fn delete_if(&self, id: &RecordId, expected: &Expected) -> Result<(), BackendError> {
+        let id = id.clone();
+        let expected = expected.clone();
+        self.run("delete", move |database, table| {
+            let transaction = database.begin_write()?;
+            let answer = {
+                let mut records = transaction.open_table(table)?;
+                let current = match records.get(id.as_str())? {
+                    Some(json) => Some(decode(&id, json.value())?),
+                    None => None,
+                };
+                let answer = checked(&id, current, &expected).map(drop);
+                if answer.is_ok() {
+                    records.remove(id.as_str())?;
+                }
+                answer
             };
             if answer.is_ok() {
                 transaction.commit()?;
@@ -381,36 +439,65 @@ impl Backend for EmbeddedBackend {
         })
         .await
     }
+}
 
-    async fn delete(&self, id: &RecordId) -> Result<(), BackendError> {
-        let id = id.clone();
-        self.run("delete", move |database, table| {
-            let transaction = database.begin_write()?;
-            let removed = transaction
-                .open_table(table)?
-                .remove(id.as_str())?
-                .is_some();
-            if removed {
-                transaction.commit()?;
-                Ok(Ok(()))
-            } else {
-                transaction.abort()?;
-                Ok(Err(BackendError::NotFound(id)))
-            }
-        })
-        .await
+/// The stored record if it exists at an `expected` version; else the refusal.
+fn checked(
+    id: &RecordId,
+    current: Option<Versioned>,
+    expected: &Expected,
+) -> Result<Versioned, BackendError> {
+    match current {
+        None => Err(BackendError::NotFound(id.clone())),
+        Some(current) if expected.allows(current.version) => Ok(current),
+        Some(current) => Err(BackendError::PreconditionFailed {
+            id: id.clone(),
+            expected: expected.clone(),
+            current: current.version,
+        }),
     }
 }
 
-fn encode(record: &Record) -> Result<Vec<u8>, serde_json::Error> {
-    serde_json::to_vec(record)
+/// Whether an update sets anything (the version attribute is ignored).
+fn changes_something(changes: &RecordChanges) -> bool {
+    changes
+        .fields()
+        .keys()
+        .any(|name| name != VERSION_ATTRIBUTE)
 }
 
-fn decode(id: &RecordId, json: &[u8]) -> Result<Record, CorruptEntry> {
-    serde_json::from_slice(json).map_err(|source| CorruptEntry::Record {
-        id: id.to_string(),
-        source,
-    })
+/// The stored form: the record, then its version unless it is
+/// [`Version::UNWRITTEN`] (so a seed is stored exactly as it was given).
+fn encode(record: &Record, version: Version) -> Result<Vec<u8>, serde_json::Error> {
+    if version == Version::UNWRITTEN {
+        return serde_json::to_vec(record);
+    }
+    let mut stored = record.clone();
+    stored.insert(VERSION_ATTRIBUTE.to_owned(), version.number().into());
+    serde_json::to_vec(&stored)
+}
+
+/// The record and version of a stored entry.
+fn decode(id: &RecordId, json: &[u8]) -> Result<Versioned, CorruptEntry> {
+    let mut record: Record =
+        serde_json::from_slice(json).map_err(|source| CorruptEntry::Record {
+            id: id.to_string(),
+            source,
+        })?;
+    // `shift_remove` keeps the other attributes in their order.
+    let version = match record.shift_remove(VERSION_ATTRIBUTE) {
+        None => Version::UNWRITTEN,
+        Some(value) => match value.as_u64() {
+            Some(number) => Version::new(number),
+            None => {
+                return Err(CorruptEntry::Version {
+                    id: id.to_string(),
+                    found: value.to_string(),
+                });
+            }
+        },
+    };
+    Ok(Versioned { record, version })
 }
 
 fn decode_entry(key: &str, json: &[u8]) -> Result<(RecordId, Record), StoreFault> {
@@ -418,7 +505,7 @@ fn decode_entry(key: &str, json: &[u8]) -> Result<(RecordId, Record), StoreFault
         key: key.to_owned(),
         source,
     })?;
-    let record = decode(&id, json)?;
+    let record = decode(&id, json)?.record;
     Ok((id, record))
 }
 
@@ -759,6 +846,86 @@ mod tests {
             users.get(&id("big")).await,
             Err(BackendError::NotFound(_))
         ));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn versions_live_in_the_file_and_never_in_a_record() {
+        let dir = ScratchDir::new();
+        let (store, users) = open_users(&dir, vec![new_record(json!({"id": "seed"}))]);
+        // A record as a file from before versions holds it: no attribute.
+        let transaction = store.database.begin_write().unwrap();
+        transaction
+            .open_table(RecordsTable::new("records/users"))
+            .unwrap()
+            .insert("old", br#"{"id":"old","n":1}"#.as_slice())
+            .unwrap();
+        transaction.commit().unwrap();
+        let raw = |id: &str| {
+            let transaction = store.database.begin_read().unwrap();
+            let table = transaction
+                .open_table(RecordsTable::new("records/users"))
+                .unwrap();
+            let value = table.get(id).unwrap().unwrap();
+            String::from_utf8(value.value().to_vec()).unwrap()
+        };
+
+        for id_ in ["seed", "old"] {
+            assert_eq!(
+                users.get_versioned(&id(id_)).await.unwrap().version,
+                Version::UNWRITTEN
+            );
+        }
+        assert_eq!(raw("seed"), r#"{"id":"seed"}"#, "a seed is stored as given");
+        let updated = users
+            .update_if(
+                &id("old"),
+                changes(json!({"n": 2}), "old"),
+                &Expected::OneOf(vec![Version::UNWRITTEN]),
+            )
+            .await
+            .unwrap();
+        assert_eq!(updated.version, Version::new(1));
+        assert_eq!(raw("old"), r#"{"id":"old","n":2,"_version":1}"#);
+        assert_eq!(
+            as_json(users.get(&id("old")).await.unwrap()),
+            json!({"id": "old", "n": 2})
+        );
+        let listed = users.list(&ListQuery::default()).await.unwrap();
+        assert!(
+            listed
+                .records
+                .iter()
+                .all(|record| !record.contains_key(VERSION_ATTRIBUTE))
+        );
+
+        // Twenty writers expecting version 1: one wins, the others are refused
+        // at the version the winner wrote.
+        let attempts: Vec<_> = (0..20)
+            .map(|n| {
+                let users = users.clone();
+                tokio::spawn(async move {
+                    users
+                        .update_if(
+                            &id("old"),
+                            changes(json!({"writer": n}), "old"),
+                            &Expected::OneOf(vec![Version::new(1)]),
+                        )
+                        .await
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for attempt in attempts {
+            match attempt.await.unwrap() {
+                Ok(record) => winners.push(record),
+                Err(BackendError::PreconditionFailed { current, .. }) => {
+                    assert_eq!(current, Version::new(2));
+                }
+                Err(other) => panic!("unexpected failure: {other}"),
+            }
+        }
+        assert_eq!(winners.len(), 1);
+        assert_eq!(users.get_versioned(&id("old")).await.unwrap(), winners[0]);
     }
 
     #[test]

@@ -10,29 +10,43 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 
-use super::{Backend, BackendError, Page, paginate};
+use super::{
+    Backend, BackendError, Expected, Page, VERSION_ATTRIBUTE, Version, Versioned, check_list_query,
+    paginate,
+};
 use crate::query::ListQuery;
-use crate::record::{NewRecord, Record, RecordChanges, RecordId, fits_item_limit};
+use crate::record::{NewRecord, RecordChanges, RecordId, fits_item_limit};
 
 /// Records ordered by id, so a cursor (the last id of a page) resumes exactly.
+/// Each record's version is kept beside it, never inside it.
 ///
 /// A std `RwLock` is right here: it is never held across an `.await`, and
-/// each critical section is a map lookup or a bounded page copy.
+/// each critical section is a map lookup or a bounded page copy. A write's
+/// version check and its change happen under one write lock, so they are atomic.
 #[derive(Debug, Default)]
 pub struct MemoryBackend {
-    records: RwLock<BTreeMap<RecordId, Record>>,
+    records: RwLock<BTreeMap<RecordId, Versioned>>,
 }
+
+type Records = BTreeMap<RecordId, Versioned>;
 
 impl MemoryBackend {
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Adds seed records, keeping the first of any duplicated id.
+    /// Adds seed records, keeping the first of any duplicated id. Seeds were
+    /// not written through the API: they are at [`Version::UNWRITTEN`], as
+    /// the deployer's seeds are in DynamoDB.
     pub fn with_records(records: impl IntoIterator<Item = NewRecord>) -> Self {
         let mut map = BTreeMap::new();
         for new in records {
-            map.entry(new.id).or_insert(new.record);
+            let mut record = new.record;
+            record.shift_remove(VERSION_ATTRIBUTE);
+            map.entry(new.id).or_insert(Versioned {
+                record,
+                version: Version::UNWRITTEN,
+            });
         }
         Self {
             records: RwLock::new(map),
@@ -41,65 +55,171 @@ impl MemoryBackend {
 
     // A panic while holding the lock cannot leave a record half-written (every
     // write is one map operation), so a poisoned lock is still consistent.
-    fn read(&self) -> RwLockReadGuard<'_, BTreeMap<RecordId, Record>> {
+    fn read(&self) -> RwLockReadGuard<'_, Records> {
         self.records.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, BTreeMap<RecordId, Record>> {
+    fn write(&self) -> RwLockWriteGuard<'_, Records> {
         self.records.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// `NotFound`, or `PreconditionFailed` if `stored` is not at an `expected` version.
+fn check(
+    id: &RecordId,
+    stored: Option<&Versioned>,
+    expected: &Expected,
+) -> Result<(), BackendError> {
+    let stored = stored.ok_or_else(|| BackendError::NotFound(id.clone()))?;
+    if expected.allows(stored.version) {
+        Ok(())
+    } else {
+        Err(BackendError::PreconditionFailed {
+            id: id.clone(),
+            expected: expected.clone(),
+            current: stored.version,
+        })
     }
 }
 
 #[async_trait]
 impl Backend for MemoryBackend {
     async fn list(&self, query: &ListQuery) -> Result<Page, BackendError> {
+        check_list_query(query)?;
         let records = self.read();
         let start = match &query.after {
             Some(cursor) => Bound::Excluded(cursor.last_id()),
             None => Bound::Unbounded,
         };
         Ok(paginate(
-            records.range::<RecordId, _>((start, Bound::Unbounded)),
+            records
+                .range::<RecordId, _>((start, Bound::Unbounded))
+                .map(|(id, stored)| (id, &stored.record)),
             query,
         ))
     }
 
-    async fn get(&self, id: &RecordId) -> Result<Record, BackendError> {
+    async fn get_versioned(&self, id: &RecordId) -> Result<Versioned, BackendError> {
         self.read()
             .get(id)
             .cloned()
             .ok_or_else(|| BackendError::NotFound(id.clone()))
     }
 
-    async fn create(&self, new: NewRecord) -> Result<Record, BackendError> {
+    async fn create_versioned(&self, new: NewRecord) -> Result<Versioned, BackendError> {
         use std::collections::btree_map::Entry;
-        if !fits_item_limit(&new.record) {
+        let mut record = new.record;
+        record.shift_remove(VERSION_ATTRIBUTE);
+        if !fits_item_limit(&record) {
             return Err(BackendError::TooLarge);
         }
         match self.write().entry(new.id) {
             Entry::Occupied(existing) => Err(BackendError::AlreadyExists(existing.key().clone())),
-            Entry::Vacant(slot) => Ok(slot.insert(new.record).clone()),
+            Entry::Vacant(slot) => Ok(slot
+                .insert(Versioned {
+                    record,
+                    version: Version::CREATED,
+                })
+                .clone()),
         }
     }
 
-    async fn update(&self, id: &RecordId, changes: RecordChanges) -> Result<Record, BackendError> {
+    async fn update_if(
+        &self,
+        id: &RecordId,
+        changes: RecordChanges,
+        expected: &Expected,
+    ) -> Result<Versioned, BackendError> {
         let mut records = self.write();
-        let record = records
-            .get_mut(id)
-            .ok_or_else(|| BackendError::NotFound(id.clone()))?;
-        let mut updated = record.clone();
+        let stored = records.get_mut(id);
+        check(id, stored.as_deref(), expected)?;
+        let Some(stored) = stored else {
+            return Err(BackendError::NotFound(id.clone()));
+        };
+        let mut updated = stored.record.clone();
         changes.apply_to(&mut updated);
+        updated.shift_remove(VERSION_ATTRIBUTE);
         if !fits_item_limit(&updated) {
             return Err(BackendError::TooLarge);
         }
-        *record = updated;
-        Ok(record.clone())
+        // Setting nothing writes nothing, as in DynamoDB (which then only reads).
+        if changes
+            .fields()
+            .keys()
+            .any(|name| name != VERSION_ATTRIBUTE)
+        {
+            *stored = Versioned {
+                record: updated,
+                version: stored.version.next(),
+            };
+        }
+        Ok(stored.clone())
     }
 
-    async fn delete(&self, id: &RecordId) -> Result<(), BackendError> {
-        self.write()
-            .remove(id)
-            .map(drop)
-            .ok_or_else(|| BackendError::NotFound(id.clone()))
+    async fn delete_if(&self, id: &RecordId, expected: &Expected) -> Result<(), BackendError> {
+        let mut records = self.write();
+        check(id, records.get(id), expected)?;
+        records.remove(id);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn id(raw: &str) -> RecordId {
+        RecordId::parse(raw).unwrap()
+    }
+
+    fn changes(value: serde_json::Value, path_id: &str) -> RecordChanges {
+        RecordChanges::from_body(value.to_string().as_bytes(), &id(path_id)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn versions_count_writes_and_guard_them() {
+        let backend =
+            MemoryBackend::with_records([NewRecord::from_body(br#"{"id":"s"}"#).unwrap()]);
+        assert_eq!(
+            backend.get_versioned(&id("s")).await.unwrap().version,
+            Version::UNWRITTEN
+        );
+        let stale = Expected::OneOf(vec![Version::new(7)]);
+        let error = backend
+            .update_if(&id("s"), changes(json!({"a": 1}), "s"), &stale)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, BackendError::PreconditionFailed { current, .. } if current == Version::UNWRITTEN),
+            "{error:?}"
+        );
+        let current = Expected::OneOf(vec![Version::new(7), Version::UNWRITTEN]);
+        let updated = backend
+            .update_if(&id("s"), changes(json!({"a": 1}), "s"), &current)
+            .await
+            .unwrap();
+        assert_eq!(updated.version, Version::new(1));
+        assert_eq!(json!(updated.record), json!({"id": "s", "a": 1}));
+        // Nothing to set: nothing written, the version stays.
+        let same = backend
+            .update_if(&id("s"), changes(json!({}), "s"), &Expected::Any)
+            .await
+            .unwrap();
+        assert_eq!(same.version, Version::new(1));
+        assert!(matches!(
+            backend.delete_if(&id("s"), &stale).await,
+            Err(BackendError::PreconditionFailed { .. })
+        ));
+        assert!(matches!(
+            backend.delete_if(&id("gone"), &stale).await,
+            Err(BackendError::NotFound(_))
+        ));
+        backend
+            .delete_if(&id("s"), &Expected::OneOf(vec![Version::new(1)]))
+            .await
+            .unwrap();
+        assert!(backend.get(&id("s")).await.is_err());
     }
 }

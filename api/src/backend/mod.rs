@@ -3,8 +3,17 @@
 //! A [`Backend`] stores the records of one resource. The HTTP layer holds each
 //! as an `Arc<dyn Backend>` chosen at start-up by the mapper, so adding a data
 //! source means implementing this trait, not touching a handler.
+//!
+//! Every record has a [`Version`], for optimistic concurrency: the HTTP layer
+//! sends it as the `ETag` and a write given `If-Match` names the versions it
+//! expects ([`Expected`]). Each backend checks the expectation and writes in
+//! one atomic step, so of two clients writing with the same ETag exactly one
+//! succeeds. The version is the API's, not the client's: it never appears in
+//! a record, and stores that keep it inside the item ([`VERSION_ATTRIBUTE`])
+//! strip it on the way out.
 
 use std::borrow::Borrow;
+use std::fmt;
 
 use async_trait::async_trait;
 use thiserror::Error;
@@ -16,6 +25,99 @@ use crate::record::{MAX_ITEM_BYTES, NewRecord, Record, RecordChanges, RecordId};
 pub mod dynamodb;
 pub mod embedded;
 pub mod memory;
+
+/// The attribute in which the DynamoDB and embedded stores keep a record's
+/// version, beside the client's attributes. Clients may not write it (the
+/// router refuses a body holding it, and every backend ignores it in what it
+/// is given), never read it (every backend strips it from records), and may
+/// not filter on it. The leading underscore keeps it apart from ordinary
+/// attribute names; items written without it are at [`Version::UNWRITTEN`].
+pub const VERSION_ATTRIBUTE: &str = "_version";
+
+/// How many times a record has been written through the API: 1 after its
+/// create, one more after each update that changed something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version(u64);
+
+impl Version {
+    /// A record no API write has touched: written by another tool (a seed,
+    /// the deployer, a script), or stored before versions existed.
+    pub const UNWRITTEN: Version = Version(0);
+    /// The version a create stores.
+    pub const CREATED: Version = Version(1);
+
+    pub const fn new(number: u64) -> Self {
+        Self(number)
+    }
+
+    pub const fn number(self) -> u64 {
+        self.0
+    }
+
+    /// The version after one more write. 2^64 writes do not happen; should
+    /// they, the version stays at the maximum rather than wrapping to a
+    /// version an old ETag could match.
+    #[must_use]
+    pub const fn next(self) -> Self {
+        Self(self.0.saturating_add(1))
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A record with its version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned {
+    pub record: Record,
+    pub version: Version,
+}
+
+/// What a write requires of the stored record's version (HTTP `If-Match`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Expected {
+    /// Any version: no `If-Match`, or `If-Match: *` (an update or delete
+    /// requires an existing record anyway).
+    #[default]
+    Any,
+    /// One of these versions; none at all when `If-Match` named only tags
+    /// this API never issues, which no record can match.
+    OneOf(Vec<Version>),
+}
+
+impl Expected {
+    /// Whether a record at `current` meets the expectation.
+    pub fn allows(&self, current: Version) -> bool {
+        match self {
+            Expected::Any => true,
+            Expected::OneOf(versions) => versions.contains(&current),
+        }
+    }
+}
+
+impl fmt::Display for Expected {
+    /// As ETags: `any version`, `"3"`, `"3" or "5"`, `no version this API issued`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expected::Any => f.write_str("any version"),
+            Expected::OneOf(versions) if versions.is_empty() => {
+                f.write_str("no version this API issued")
+            }
+            Expected::OneOf(versions) => {
+                for (i, version) in versions.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" or ")?;
+                    }
+                    write!(f, "\"{version}\"")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
 
 /// One page of a list.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -32,6 +134,16 @@ pub enum BackendError {
     NotFound(RecordId),
     #[error("a record with id `{0}` already exists")]
     AlreadyExists(RecordId),
+    /// `If-Match` named versions the record is not at; nothing was written.
+    #[error(
+        "the record with id `{id}` has changed: If-Match expected ETag {expected}, \
+         the current ETag is \"{current}\"; read it again and retry"
+    )]
+    PreconditionFailed {
+        id: RecordId,
+        expected: Expected,
+        current: Version,
+    },
     /// The record (after an update, the merged record) exceeds the item size
     /// limit every backend enforces: DynamoDB's 400 KB.
     #[error("the record would be larger than {MAX_ITEM_BYTES} bytes, the item size limit")]
@@ -57,16 +169,67 @@ pub enum BackendError {
 /// Contract, shared by every implementation and checked by the same tests:
 /// `create` never overwrites, `update` never creates and never changes the id,
 /// `list` returns records in a stable order so that following `next` cursors
-/// visits every record exactly once.
+/// visits every record exactly once. Versions: a create stores
+/// [`Version::CREATED`]; an update that sets at least one attribute stores the
+/// next version, one that sets none writes nothing and keeps it; a write whose
+/// [`Expected`] the stored version does not meet fails with
+/// [`BackendError::PreconditionFailed`] and writes nothing, checked and
+/// written atomically; a missing id is [`BackendError::NotFound`] whatever
+/// was expected. No record a backend returns holds [`VERSION_ATTRIBUTE`], and
+/// a backend ignores that attribute in what it is given.
 #[async_trait]
 pub trait Backend: Send + Sync + std::fmt::Debug {
+    /// Refuses, with [`check_list_query`], a filter on [`VERSION_ATTRIBUTE`].
     async fn list(&self, query: &ListQuery) -> Result<Page, BackendError>;
-    async fn get(&self, id: &RecordId) -> Result<Record, BackendError>;
-    /// Stores `new` if no record has its id; returns the stored record.
-    async fn create(&self, new: NewRecord) -> Result<Record, BackendError>;
-    /// Sets the given attributes on an existing record; returns it after the change.
-    async fn update(&self, id: &RecordId, changes: RecordChanges) -> Result<Record, BackendError>;
-    async fn delete(&self, id: &RecordId) -> Result<(), BackendError>;
+    async fn get_versioned(&self, id: &RecordId) -> Result<Versioned, BackendError>;
+    /// Stores `new` at [`Version::CREATED`] if no record has its id; returns
+    /// the stored record.
+    async fn create_versioned(&self, new: NewRecord) -> Result<Versioned, BackendError>;
+    /// Sets the given attributes on an existing record at an `expected`
+    /// version; returns it after the change.
+    async fn update_if(
+        &self,
+        id: &RecordId,
+        changes: RecordChanges,
+        expected: &Expected,
+    ) -> Result<Versioned, BackendError>;
+    /// Deletes an existing record at an `expected` version.
+    async fn delete_if(&self, id: &RecordId, expected: &Expected) -> Result<(), BackendError>;
+
+    /// [`get_versioned`](Self::get_versioned) without the version.
+    async fn get(&self, id: &RecordId) -> Result<Record, BackendError> {
+        Ok(self.get_versioned(id).await?.record)
+    }
+    /// [`create_versioned`](Self::create_versioned) without the version.
+    async fn create(&self, new: NewRecord) -> Result<Record, BackendError> {
+        Ok(self.create_versioned(new).await?.record)
+    }
+    /// An unconditional [`update_if`](Self::update_if), without the version.
+    async fn update(&self, id: &RecordId, changes: RecordChanges) -> Result<Record, BackendError> {
+        Ok(self.update_if(id, changes, &Expected::Any).await?.record)
+    }
+    /// An unconditional [`delete_if`](Self::delete_if).
+    async fn delete(&self, id: &RecordId) -> Result<(), BackendError> {
+        self.delete_if(id, &Expected::Any).await
+    }
+}
+
+/// Refuses a list query filtering on [`VERSION_ATTRIBUTE`]: records never
+/// show it, yet DynamoDB would evaluate the filter on the stored attribute,
+/// so the backends would disagree. (A `fields` projection naming it is
+/// harmless: every backend strips it, so it selects nothing.)
+pub fn check_list_query(query: &ListQuery) -> Result<(), BackendError> {
+    if query
+        .filters
+        .iter()
+        .any(|filter| filter.field == VERSION_ATTRIBUTE)
+    {
+        return Err(BackendError::Invalid(format!(
+            "`{VERSION_ATTRIBUTE}` is maintained by the API and cannot be filtered on; \
+             a record's version is its ETag"
+        )));
+    }
+    Ok(())
 }
 
 /// Builds a page from records in id order that start after the query's cursor:

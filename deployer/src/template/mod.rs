@@ -55,6 +55,9 @@ pub const OUTPUT_API_URL: &str = "ApiUrl";
 pub const OUTPUT_FUNCTION_NAME: &str = "FunctionName";
 /// Output: the CodeBuild project's name (only when the pipeline exists).
 pub const OUTPUT_BUILD_PROJECT: &str = "BuildProjectName";
+/// Output: the id of the API key (only with `stack.api_key: true`). The id,
+/// never the value: outputs are readable by anyone who may describe the stack.
+pub const OUTPUT_API_KEY_ID: &str = "ApiKeyId";
 
 /// The API Gateway stage, the first segment of every URL path.
 pub const STAGE_NAME: &str = "prod";

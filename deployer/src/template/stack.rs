@@ -23,18 +23,19 @@ use super::model::{
     Accepted, Assertion, DeletionPolicy, Document, Duplicate, Output, Parameter, Resource, Rule,
 };
 use super::resources::{
-    AccessLogSetting, ApiGatewayAccount, ApiResource, AttributeDefinition, CloudWatchLogsConfig,
-    Code, Deployment, EndpointConfiguration, Environment, Function, Integration, KeySchemaElement,
-    LogGroup, LoggingConfig, Method, MethodSetting, Permission, PointInTimeRecoverySpecification,
-    Project, ProjectArtifacts, ProjectCache, ProjectEnvironment, ProjectLogsConfig, ProjectSource,
-    ProjectTriggers, RestApi, Role, SourceCredential, SseSpecification, Stage, Table,
-    TimeToLiveSpecification, TracingConfig, WebhookFilter,
+    AccessLogSetting, ApiGatewayAccount, ApiKey, ApiResource, AttributeDefinition,
+    CloudWatchLogsConfig, Code, Deployment, EndpointConfiguration, Environment, Function,
+    Integration, KeySchemaElement, LogGroup, LoggingConfig, Method, MethodSetting, Permission,
+    PointInTimeRecoverySpecification, Project, ProjectArtifacts, ProjectCache, ProjectEnvironment,
+    ProjectLogsConfig, ProjectSource, ProjectTriggers, RestApi, Role, SourceCredential,
+    SseSpecification, Stage, Table, ThrottleSettings, TimeToLiveSpecification, TracingConfig,
+    UsagePlan, UsagePlanKey, UsagePlanStage, WebhookFilter,
 };
 use super::{
-    CONDITION_PIPELINE, OUTPUT_API_URL, OUTPUT_BUILD_PROJECT, OUTPUT_FUNCTION_NAME,
-    PARAM_ARTIFACT_BUCKET, PARAM_ARTIFACT_KEY, PARAM_ENABLE_PIPELINE, PARAM_GITHUB_BRANCH,
-    PARAM_GITHUB_REPOSITORY, PARAM_GITHUB_TOKEN_SECRET, STAGE_NAME, TemplateError,
-    table_logical_id, table_output_key,
+    CONDITION_PIPELINE, OUTPUT_API_KEY_ID, OUTPUT_API_URL, OUTPUT_BUILD_PROJECT,
+    OUTPUT_FUNCTION_NAME, PARAM_ARTIFACT_BUCKET, PARAM_ARTIFACT_KEY, PARAM_ENABLE_PIPELINE,
+    PARAM_GITHUB_BRANCH, PARAM_GITHUB_REPOSITORY, PARAM_GITHUB_TOKEN_SECRET, STAGE_NAME,
+    TemplateError, table_logical_id, table_output_key,
 };
 use crate::settings::{Arch, StackSettings};
 
@@ -53,6 +54,9 @@ const GATEWAY_LOGS_ROLE: &str = "ApiGatewayCloudWatchRole";
 const GATEWAY_ACCOUNT: &str = "ApiGatewayAccount";
 const STAGE: &str = "ApiStage";
 const INVOKE_PERMISSION: &str = "ApiInvokePermission";
+const API_KEY: &str = "ApiKey";
+const USAGE_PLAN: &str = "ApiUsagePlan";
+const USAGE_PLAN_KEY: &str = "ApiUsagePlanKey";
 const SOURCE_CREDENTIAL: &str = "PipelineSourceCredential";
 const PIPELINE_LOG_GROUP: &str = "PipelineLogGroup";
 const PIPELINE_ROLE: &str = "PipelineRole";
@@ -65,8 +69,11 @@ const NAME_LIMIT: usize = 64;
 
 // Checkov findings the stack accepts, each with the reason it does not apply;
 // the reasons are written into the template's metadata. Anything checkov
-// finds beyond these fails `make lint`. (Fixed instead of accepted: X-Ray on
-// the function and the stage, access logs, log retention, PITR.)
+// finds beyond these fails `make lint`. (Fixed instead of accepted: access
+// logs, log retention, PITR; X-Ray, reserved concurrency and the API key when
+// their settings are on.) The ones tied to a setting are accepted only while
+// that setting is off, so checkov stays clean either way and a suppression
+// never outlives its reason.
 const NO_VPC: Accepted = Accepted {
     id: "CKV_AWS_117",
     reason: "The function reaches only DynamoDB, CloudWatch Logs and X-Ray through their public \
@@ -82,7 +89,13 @@ const NO_RESERVED_CONCURRENCY: Accepted = Accepted {
     id: "CKV_AWS_115",
     reason: "Load is capped by the prod stage's throttling (stack.throttle_rate/burst); \
              reserved concurrency would also take from the account's unreserved pool, which \
-             new accounts cannot spare (the deploy fails below 10 unreserved).",
+             new accounts cannot spare (the deploy fails below 10 unreserved). Set \
+             stack.reserved_concurrency to reserve some.",
+};
+const NO_STAGE_TRACING: Accepted = Accepted {
+    id: "CKV_AWS_73",
+    reason: "X-Ray tracing is switched off in the declaration (stack.tracing: false); \
+             requests are still in the stage's access log, with their request id.",
 };
 const NO_ENV_CMK: Accepted = Accepted {
     id: "CKV_AWS_173",
@@ -104,7 +117,8 @@ const LOGS_SERVICE_KEY: Accepted = Accepted {
 const PUBLIC_API: Accepted = Accepted {
     id: "CKV_AWS_59",
     reason: "The CRUD API is public by design for now (as the original service); abuse is \
-             bounded by stage throttling. Add an authorizer before storing private data.",
+             bounded by stage throttling. Set stack.api_key to require an API key, and add an \
+             authorizer before storing private data.",
 };
 const NO_API_CACHE: Accepted = Accepted {
     id: "CKV_AWS_120",
@@ -131,7 +145,7 @@ pub(super) fn document(
     add_function(&mut doc, settings, &names, app, &tables)?;
     add_api(&mut doc, settings, &names)?;
     add_pipeline(&mut doc, settings, &names, &tables)?;
-    outputs(&mut doc, &tables)?;
+    outputs(&mut doc, settings, &tables)?;
     Ok(doc)
 }
 
@@ -499,23 +513,28 @@ fn add_function(
         );
     }
     // X-Ray accepts trace data only on `*`: it has no resource-level
-    // permissions. The two actions write traces and nothing else.
-    statements.push(
-        Statement::allow(
-            &["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
-            vec![Expr::literal("*")],
-        )
-        .sid("WriteTraces"),
-    );
+    // permissions. The two actions write traces and nothing else, and are
+    // granted only while tracing is on.
+    if settings.tracing {
+        statements.push(
+            Statement::allow(
+                &["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                vec![Expr::literal("*")],
+            )
+            .sid("WriteTraces"),
+        );
+    }
+    let role_description = if settings.tracing {
+        "exactly the item actions it uses on its tables, its own log group, X-Ray"
+    } else {
+        "exactly the item actions it uses on its tables, its own log group"
+    };
     add(
         doc,
         FUNCTION_ROLE,
         Resource::new(Role {
             role_name: Some(Expr::literal(names.function_role.clone())),
-            description: format!(
-                "{}: exactly the item actions it uses on its tables, its own log group, X-Ray.",
-                names.function
-            ),
+            description: format!("{}: {role_description}.", names.function),
             assume_role_policy_document: PolicyDocument::trust("lambda.amazonaws.com", false),
             policies: vec![Policy {
                 policy_name: "api-function".to_owned(),
@@ -538,6 +557,11 @@ fn add_function(
         Expr::literal("true"),
     );
     variables.insert("RUST_LOG".to_owned(), Expr::literal("info"));
+    let mut accepted = vec![NO_VPC, NO_DLQ];
+    if settings.reserved_concurrency.is_none() {
+        accepted.push(NO_RESERVED_CONCURRENCY);
+    }
+    accepted.push(NO_ENV_CMK);
     add(
         doc,
         FUNCTION,
@@ -549,6 +573,9 @@ fn add_function(
             architectures: vec![settings.arch.lambda_name()],
             memory_size: settings.memory_mb,
             timeout: settings.timeout_seconds,
+            // A cap on what one API can cost or do to its tables, taken
+            // from the account's pool (which must keep 10 unreserved).
+            reserved_concurrent_executions: settings.reserved_concurrency,
             role: Expr::get_att(FUNCTION_ROLE, "Arn"),
             code: Code {
                 s3_bucket: Expr::reference(PARAM_ARTIFACT_BUCKET),
@@ -562,9 +589,9 @@ fn add_function(
             },
             // Traces cost nothing below X-Ray's free tier and show where a
             // slow request spent its time (API Gateway, Lambda, DynamoDB).
-            tracing_config: TracingConfig { mode: "Active" },
+            tracing_config: settings.tracing.then_some(TracingConfig { mode: "Active" }),
         })
-        .accepting(&[NO_VPC, NO_DLQ, NO_RESERVED_CONCURRENCY, NO_ENV_CMK]),
+        .accepting(&accepted),
     )
 }
 
@@ -614,6 +641,14 @@ fn resource_entry(
             .map(|operation| operation_name(*operation).into())
             .collect();
         entry.insert("operations".to_owned(), operations.into());
+    }
+    if !declared.protected.is_empty() {
+        let names: Vec<serde_json::Value> = declared
+            .protected
+            .iter()
+            .map(|name| sub_literal(name).into())
+            .collect();
+        entry.insert("protected".to_owned(), names.into());
     }
     serde_json::Value::Object(entry)
 }
@@ -673,6 +708,9 @@ fn add_api(
         resource_id,
         http_method: "ANY",
         authorization_type: "NONE",
+        // With a key, API Gateway answers 403 itself to a request without
+        // a valid `x-api-key`: the function is never invoked (nor billed).
+        api_key_required: settings.api_key,
         integration: Integration {
             kind: "AWS_PROXY",
             // Lambda is always invoked with POST, whatever the client sent.
@@ -694,15 +732,18 @@ fn add_api(
         &hex::encode(Sha256::digest(&routes))[..10]
     );
     add(doc, PROXY_RESOURCE, Resource::new(proxy_resource))?;
+    // Without a key the methods are open (CKV_AWS_59); with one, checkov
+    // sees ApiKeyRequired and the suppression would only be noise.
+    let method_findings: &[Accepted] = if settings.api_key { &[] } else { &[PUBLIC_API] };
     add(
         doc,
         ROOT_METHOD,
-        Resource::new(root_method).accepting(&[PUBLIC_API]),
+        Resource::new(root_method).accepting(method_findings),
     )?;
     add(
         doc,
         PROXY_METHOD,
-        Resource::new(proxy_method).accepting(&[PUBLIC_API]),
+        Resource::new(proxy_method).accepting(method_findings),
     )?;
     add(
         doc,
@@ -727,7 +768,7 @@ fn add_api(
             description: "The only stage; its URL is the ApiUrl output.".to_owned(),
             rest_api_id: Expr::reference(API),
             deployment_id: Expr::reference(deployment.as_str()),
-            tracing_enabled: true,
+            tracing_enabled: settings.tracing,
             method_settings: vec![MethodSetting {
                 resource_path: "/*",
                 http_method: "*",
@@ -746,7 +787,11 @@ fn add_api(
         // API Gateway refuses access logs until the region's CloudWatch role
         // is set, and nothing else orders the two.
         .depends_on(&[GATEWAY_ACCOUNT])
-        .accepting(&[NO_API_CACHE]),
+        .accepting(if settings.tracing {
+            &[NO_API_CACHE]
+        } else {
+            &[NO_API_CACHE, NO_STAGE_TRACING]
+        }),
     )?;
     add(
         doc,
@@ -757,6 +802,65 @@ fn add_api(
             principal: "apigateway.amazonaws.com",
             // This API only, any stage, method and path.
             source_arn: regional_arn("execute-api", "${Api}/*"),
+        }),
+    )?;
+    if settings.api_key {
+        add_api_key(doc, settings, names)?;
+    }
+    Ok(())
+}
+
+/// The API key, and the usage plan that lets it call the `prod` stage.
+///
+/// A key only opens methods through a usage plan naming their stage. The
+/// plan throttles with the stage's own limits, so a key holder gets no more
+/// than anyone got before keys were required. The key's value is generated
+/// by API Gateway: it is in no template, parameter or output, and `deployer
+/// status` says how to read it (`aws apigateway get-api-key --include-value`).
+fn add_api_key(
+    doc: &mut Document,
+    settings: &StackSettings,
+    names: &Names,
+) -> Result<(), TemplateError> {
+    add(
+        doc,
+        API_KEY,
+        Resource::new(ApiKey {
+            name: Expr::literal(format!("{}-key", names.api)),
+            description: format!(
+                "The key clients send as `x-api-key` to the API of {}.",
+                settings.name
+            ),
+            enabled: true,
+        }),
+    )?;
+    add(
+        doc,
+        USAGE_PLAN,
+        Resource::new(UsagePlan {
+            usage_plan_name: Expr::literal(format!("{}-plan", names.api)),
+            description: format!(
+                "The keys that may call the {STAGE_NAME} stage of {}, throttled as the stage is.",
+                names.api
+            ),
+            api_stages: vec![UsagePlanStage {
+                api_id: Expr::reference(API),
+                // `Ref` of the stage (its name), so the plan waits for it.
+                stage: Expr::reference(STAGE),
+            }],
+            throttle: ThrottleSettings {
+                rate_limit: settings.throttle_rate,
+                burst_limit: settings.throttle_burst,
+            },
+        }),
+    )?;
+    add(
+        doc,
+        USAGE_PLAN_KEY,
+        Resource::new(UsagePlanKey {
+            key_id: Expr::reference(API_KEY),
+            key_type: "API_KEY",
+            usage_plan_id: Expr::reference(USAGE_PLAN),
         }),
     )
 }
@@ -1013,7 +1117,7 @@ fn pipeline_statements(
         })
         .collect();
 
-    vec![
+    let mut statements = vec![
         Statement::allow(
             &[
                 "cloudformation:CreateChangeSet",
@@ -1154,12 +1258,47 @@ fn pipeline_statements(
             vec![Expr::get_att(PIPELINE_LOG_GROUP, "Arn")],
         )
         .sid("WriteOwnBuildLogs"),
-    ]
+    ];
+    if settings.api_key {
+        // Keys and usage plans are not under the API's path, and their ids
+        // are generated: creating one is a POST on the collection, and
+        // afterwards CI may change this stack's key and plan only (named by
+        // their `Ref`). Reading a key's value is not among these rights
+        // beyond what CloudFormation's handler needs to update it.
+        statements.push(
+            Statement::allow(
+                &["apigateway:POST"],
+                vec![api_gateway("/apikeys"), api_gateway("/usageplans")],
+            )
+            .sid("CreateApiKeyAndUsagePlan"),
+        );
+        statements.push(
+            Statement::allow(
+                &[
+                    "apigateway:GET",
+                    "apigateway:POST",
+                    "apigateway:PATCH",
+                    "apigateway:DELETE",
+                ],
+                vec![
+                    api_gateway("/apikeys/${ApiKey}"),
+                    api_gateway("/usageplans/${ApiUsagePlan}"),
+                    api_gateway("/usageplans/${ApiUsagePlan}/*"),
+                ],
+            )
+            .sid("ThisApiKeyAndUsagePlan"),
+        );
+    }
+    statements
 }
 
 // --- Outputs --------------------------------------------------------------------
 
-fn outputs(doc: &mut Document, tables: &[TableSpec]) -> Result<(), TemplateError> {
+fn outputs(
+    doc: &mut Document,
+    settings: &StackSettings,
+    tables: &[TableSpec],
+) -> Result<(), TemplateError> {
     let mut entries = vec![(
         OUTPUT_API_URL.to_owned(),
         Output {
@@ -1189,6 +1328,18 @@ fn outputs(doc: &mut Document, tables: &[TableSpec]) -> Result<(), TemplateError
             value: Expr::reference(FUNCTION),
         },
     ));
+    if settings.api_key {
+        entries.push((
+            OUTPUT_API_KEY_ID.to_owned(),
+            Output {
+                description: "The id of the API key (not its value): `aws apigateway get-api-key \
+                              --api-key <id> --include-value` reads the value."
+                    .to_owned(),
+                condition: None,
+                value: Expr::reference(API_KEY),
+            },
+        ));
+    }
     entries.push((
         OUTPUT_BUILD_PROJECT.to_owned(),
         Output {

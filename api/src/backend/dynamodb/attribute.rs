@@ -28,6 +28,10 @@
 //! - `B`: a string, the bytes in standard base64 with padding;
 //! - `BS`: an array of such base64 strings.
 //!
+//! The API keeps each record's version in the item, as the number attribute
+//! [`VERSION_ATTRIBUTE`]; [`item_to_record`] leaves it out of the record and
+//! [`item_version`] reads it (absent: [`Version::UNWRITTEN`]).
+//!
 //! DynamoDB returns an item's attributes unordered. A record read back lists
 //! `id` first, then the other attributes by name (nested objects by name too),
 //! so the same item always reads as the same text.
@@ -41,6 +45,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Number, Value};
 use thiserror::Error;
 
+use crate::backend::{VERSION_ATTRIBUTE, Version};
 use crate::record::{ID_FIELD, Record};
 
 /// A DynamoDB item: attribute names and their values.
@@ -58,12 +63,42 @@ pub struct UnreadableAttribute {
     pub reason: String,
 }
 
-/// The item that stores `record`.
+/// The item that stores `record` (without a version; see [`versioned_item`]).
 pub fn record_to_item(record: &Record) -> Item {
     record
         .iter()
         .map(|(name, value)| (name.clone(), to_attribute_value(value)))
         .collect()
+}
+
+/// The item that stores `record` at `version`. A version attribute in the
+/// record is the client's forgery, and is replaced.
+pub fn versioned_item(record: &Record, version: Version) -> Item {
+    let mut item = record_to_item(record);
+    item.insert(VERSION_ATTRIBUTE.to_owned(), version_value(version));
+    item
+}
+
+/// The DynamoDB number of `version`.
+pub fn version_value(version: Version) -> AttributeValue {
+    AttributeValue::N(version.number().to_string())
+}
+
+/// The version of `item`: [`Version::UNWRITTEN`] when it has no version
+/// attribute (another tool wrote it).
+pub fn item_version(item: &Item) -> Result<Version, UnreadableAttribute> {
+    let unreadable = |found: &dyn std::fmt::Debug| UnreadableAttribute {
+        path: VERSION_ATTRIBUTE.to_owned(),
+        reason: format!("the API's version must be a non-negative integer, found {found:?}"),
+    };
+    match item.get(VERSION_ATTRIBUTE) {
+        None => Ok(Version::UNWRITTEN),
+        Some(AttributeValue::N(text)) => text
+            .parse::<u64>()
+            .map(Version::new)
+            .map_err(|_| unreadable(text)),
+        Some(other) => Err(unreadable(other)),
+    }
 }
 
 /// The DynamoDB value that holds `value` exactly.
@@ -83,8 +118,10 @@ pub fn to_attribute_value(value: &Value) -> AttributeValue {
     }
 }
 
-/// The record an item holds, `id` first and the other attributes by name.
-pub fn item_to_record(item: Item) -> Result<Record, UnreadableAttribute> {
+/// The record an item holds, `id` first and the other attributes by name,
+/// without the version attribute.
+pub fn item_to_record(mut item: Item) -> Result<Record, UnreadableAttribute> {
+    item.remove(VERSION_ATTRIBUTE);
     let attributes = sorted_with_id_first(item);
     let mut record = Record::with_capacity(attributes.len());
     for (name, value) in attributes {

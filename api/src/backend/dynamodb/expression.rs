@@ -16,7 +16,8 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::attribute::to_attribute_value;
+use super::attribute::{to_attribute_value, version_value};
+use crate::backend::{VERSION_ATTRIBUTE, Version};
 use crate::query::{Filter, Scalar, Test};
 use crate::record::{ID_FIELD, Record};
 
@@ -162,41 +163,113 @@ pub fn condition(filter: &Filter, placeholders: &mut Placeholders) -> String {
     }
 }
 
+/// The placeholder of [`VERSION_ATTRIBUTE`] in single-record writes.
+pub const VERSION_NAME: &str = "#ver";
+
+/// The condition of an UpdateItem or DeleteItem: the item exists ([`ID_PRESENT`],
+/// a write never creates) and, when `If-Match` named versions, is at one of them:
+///
+/// `attribute_exists(#id) AND (#ver IN (:e0, :e1) OR attribute_not_exists(#ver))`
+///
+/// `IN` becomes `=` for one version, and the `attribute_not_exists` branch is
+/// there only when version 0 (an item another tool wrote) is expected. When
+/// no version at all is expected, the condition can never hold:
+/// `attribute_exists(#id) AND attribute_not_exists(#id)`, so the call still
+/// fails atomically and its `ALL_OLD` tells 404 from 412.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteCondition {
+    pub condition: String,
+    pub names: HashMap<String, String>,
+    pub values: HashMap<String, AttributeValue>,
+}
+
+impl WriteCondition {
+    /// `expected`: `None` for any version.
+    pub fn new(expected: Option<&[Version]>) -> Self {
+        let mut names = id_name();
+        let mut values = HashMap::new();
+        let condition = match expected {
+            None => ID_PRESENT.to_owned(),
+            Some([]) => format!("{ID_PRESENT} AND {ID_ABSENT}"),
+            Some(versions) => {
+                names.insert(VERSION_NAME.to_owned(), VERSION_ATTRIBUTE.to_owned());
+                let placeholders: Vec<String> = versions
+                    .iter()
+                    .enumerate()
+                    .map(|(i, version)| {
+                        let placeholder = format!(":e{i}");
+                        values.insert(placeholder.clone(), version_value(*version));
+                        placeholder
+                    })
+                    .collect();
+                let mut test = match placeholders.as_slice() {
+                    [one] => format!("{VERSION_NAME} = {one}"),
+                    many => format!("{VERSION_NAME} IN ({})", many.join(", ")),
+                };
+                if versions.contains(&Version::UNWRITTEN) {
+                    test.push_str(&format!(" OR attribute_not_exists({VERSION_NAME})"));
+                }
+                format!("{ID_PRESENT} AND ({test})")
+            }
+        };
+        Self {
+            condition,
+            names,
+            values,
+        }
+    }
+}
+
 /// The expressions of an UpdateItem that sets some attributes of an
-/// existing item.
+/// existing item and counts the write in its version.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateExpressions {
-    /// `SET #n0 = :v0, #n1 = :v1, ...`
+    /// `SET #n0 = :v0, #n1 = :v1, ..., #ver = if_not_exists(#ver, :zero) + :one`
     pub update: String,
-    /// Always [`ID_PRESENT`]: an update never creates.
-    pub condition: &'static str,
+    /// The [`WriteCondition`].
+    pub condition: String,
     pub names: HashMap<String, String>,
     pub values: HashMap<String, AttributeValue>,
 }
 
 impl UpdateExpressions {
-    /// `None` when there is nothing to set: DynamoDB has no empty update.
-    pub fn set(fields: &Record) -> Option<Self> {
+    /// `None` when there is nothing to set: DynamoDB has no empty update. The
+    /// version attribute among `fields` is ignored: only the API writes it.
+    pub fn set(fields: &Record, expected: Option<&[Version]>) -> Option<Self> {
+        let fields: Vec<_> = fields
+            .iter()
+            .filter(|(field, _)| *field != VERSION_ATTRIBUTE)
+            .collect();
         if fields.is_empty() {
             return None;
         }
         let mut placeholders = Placeholders::new("#n");
-        let assignments: Vec<String> = fields
-            .iter()
+        let mut assignments: Vec<String> = fields
+            .into_iter()
             .map(|(field, value)| {
                 let name = placeholders.name(field);
                 let value = placeholders.value(to_attribute_value(value));
                 format!("{name} = {value}")
             })
             .collect();
+        // An item another tool wrote has no version: its first update makes it 1.
+        assignments.push(format!(
+            "{VERSION_NAME} = if_not_exists({VERSION_NAME}, :zero) + :one"
+        ));
         let (names, values) = placeholders.into_maps();
+        let condition = WriteCondition::new(expected);
         let mut names = names.unwrap_or_default();
-        names.extend(id_name());
+        names.extend(condition.names);
+        names.insert(VERSION_NAME.to_owned(), VERSION_ATTRIBUTE.to_owned());
+        let mut values = values.unwrap_or_default();
+        values.extend(condition.values);
+        values.insert(":zero".to_owned(), version_value(Version::UNWRITTEN));
+        values.insert(":one".to_owned(), AttributeValue::N("1".to_owned()));
         Some(Self {
             update: format!("SET {}", assignments.join(", ")),
-            condition: ID_PRESENT,
+            condition: condition.condition,
             names,
-            values: values.unwrap_or_default(),
+            values,
         })
     }
 }
@@ -393,27 +466,77 @@ mod tests {
     fn updates_set_each_field_and_require_the_item() {
         let fields: Record =
             serde_json::from_str(r#"{"name":"n","ttl":1.50,"nested":{"a":[null]}}"#).unwrap();
-        let expressions = UpdateExpressions::set(&fields).unwrap();
+        let expressions = UpdateExpressions::set(&fields, None).unwrap();
         assert_eq!(
             expressions,
             UpdateExpressions {
-                update: "SET #n0 = :v0, #n1 = :v1, #n2 = :v2".into(),
-                condition: "attribute_exists(#id)",
+                update: "SET #n0 = :v0, #n1 = :v1, #n2 = :v2, \
+                         #ver = if_not_exists(#ver, :zero) + :one"
+                    .into(),
+                condition: "attribute_exists(#id)".into(),
                 names: names(&[
                     ("#n0", "name"),
                     ("#n1", "ttl"),
                     ("#n2", "nested"),
-                    ("#id", "id")
+                    ("#id", "id"),
+                    ("#ver", "_version"),
                 ])
                 .unwrap(),
                 values: values(&[
                     (":v0", s("n")),
                     (":v1", n("1.50")),
                     (":v2", to_attribute_value(&json!({"a": [null]})),),
+                    (":zero", n("0")),
+                    (":one", n("1")),
                 ])
                 .unwrap(),
             }
         );
-        assert_eq!(UpdateExpressions::set(&Record::new()), None);
+        assert_eq!(UpdateExpressions::set(&Record::new(), None), None);
+        let only_version: Record = serde_json::from_str(r#"{"_version":9}"#).unwrap();
+        assert_eq!(
+            UpdateExpressions::set(&only_version, None),
+            None,
+            "the version attribute is never set from a body"
+        );
+    }
+
+    #[test]
+    fn if_match_becomes_a_condition_on_the_version() {
+        let versions = |numbers: &[u64]| -> Vec<Version> {
+            numbers.iter().copied().map(Version::new).collect()
+        };
+        let check = |expected: Option<&[Version]>, condition: &str, vals: ValuesMap| {
+            let built = WriteCondition::new(expected);
+            assert_eq!(built.condition, condition, "{expected:?}");
+            assert_eq!(non_empty(built.values), vals, "{expected:?}");
+            let uses_version = condition.contains("#ver");
+            assert_eq!(built.names.contains_key("#ver"), uses_version);
+        };
+        check(None, "attribute_exists(#id)", None);
+        check(
+            Some(&versions(&[3])),
+            "attribute_exists(#id) AND (#ver = :e0)",
+            values(&[(":e0", n("3"))]),
+        );
+        check(
+            Some(&versions(&[3, 5])),
+            "attribute_exists(#id) AND (#ver IN (:e0, :e1))",
+            values(&[(":e0", n("3")), (":e1", n("5"))]),
+        );
+        check(
+            Some(&versions(&[0])),
+            "attribute_exists(#id) AND (#ver = :e0 OR attribute_not_exists(#ver))",
+            values(&[(":e0", n("0"))]),
+        );
+        check(
+            Some(&[]),
+            "attribute_exists(#id) AND attribute_not_exists(#id)",
+            None,
+        );
+        let fields: Record = serde_json::from_str(r#"{"a":1}"#).unwrap();
+        let update = UpdateExpressions::set(&fields, Some(&versions(&[4]))).unwrap();
+        assert_eq!(update.condition, "attribute_exists(#id) AND (#ver = :e0)");
+        assert_eq!(update.values.get(":e0"), Some(&n("4")));
     }
 }

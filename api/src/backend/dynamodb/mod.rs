@@ -6,11 +6,21 @@
 //! | request           | call                                                        |
 //! | ----------------- | ----------------------------------------------------------- |
 //! | get               | `GetItem`, consistent: a record reads back once created     |
-//! | create            | `PutItem` if `attribute_not_exists(id)`, else `AlreadyExists` |
-//! | update            | `UpdateItem` `SET` if `attribute_exists(id)`, else `NotFound`; `ALL_NEW` |
-//! | update, no fields | `GetItem`, consistent: the record as it is, or `NotFound` |
-//! | delete            | `DeleteItem` if `attribute_exists(id)`, else `NotFound`   |
+//! | create            | `PutItem` with `_version` 1 if `attribute_not_exists(id)`, else `AlreadyExists` |
+//! | update            | `UpdateItem` `SET` the fields and `_version + 1` if the [`WriteCondition`] holds; `ALL_NEW` |
+//! | update, no fields | `GetItem`, consistent: the record as it is, or `NotFound` (the version checked here) |
+//! | delete            | `DeleteItem` if the [`WriteCondition`] holds                |
 //! | list              | consistent `Scan`s, see [`DynamoDbBackend::list`]           |
+//!
+//! Versions (optimistic concurrency): the API keeps each item's version in
+//! the number attribute [`VERSION_ATTRIBUTE`] and never shows it in a record.
+//! The [`WriteCondition`] of an update or delete is `attribute_exists(id)`,
+//! and with `If-Match` also a test of the version, so the check and the write
+//! are one atomic call. When it fails, `ReturnValuesOnConditionCheckFailure =
+//! ALL_OLD` returns the item as it was, if any: no item means `NotFound`, an
+//! item means `PreconditionFailed` at its version; no second call is needed.
+//! An item another tool wrote has no version attribute: it reads as version 0,
+//! `If-Match: "0"` matches it, and its first update sets the attribute to 1.
 //!
 //! A create answers the record as sent; read back, DynamoDB may spell its
 //! numbers differently (`5.50` as `5.5`), never with another value.
@@ -24,9 +34,13 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::{Backend, BackendError, Page};
+use super::{
+    Backend, BackendError, Expected, Page, VERSION_ATTRIBUTE, Version, Versioned, check_list_query,
+};
 use crate::cursor::Cursor;
 use crate::query::{ListQuery, project};
 use crate::record::{ID_FIELD, NewRecord, Record, RecordChanges, RecordId};
@@ -37,9 +51,9 @@ mod expression;
 
 pub use error::TableError;
 
-use attribute::{Item, item_to_record, record_to_item};
+use attribute::{Item, item_to_record, item_version, versioned_item};
 use error::backend_error;
-use expression::{ID_ABSENT, ID_PRESENT, ScanExpressions, UpdateExpressions, id_name};
+use expression::{ID_ABSENT, ScanExpressions, UpdateExpressions, WriteCondition, id_name};
 
 /// Most Scan calls one filtered page makes. A filter that matches rarely
 /// would otherwise scan the whole table within one request; with this bound
@@ -88,6 +102,38 @@ impl DynamoDbBackend {
         item_to_record(item).map_err(|unreadable| self.internal(operation, unreadable))
     }
 
+    fn version(&self, operation: &'static str, item: &Item) -> Result<Version, BackendError> {
+        item_version(item).map_err(|unreadable| self.internal(operation, unreadable))
+    }
+
+    fn versioned(&self, operation: &'static str, item: Item) -> Result<Versioned, BackendError> {
+        let version = self.version(operation, &item)?;
+        let record = self.record(operation, item)?;
+        Ok(Versioned { record, version })
+    }
+
+    /// What a failed [`WriteCondition`] means, from the item as it was
+    /// (`ALL_OLD`): none, the id is missing; else its version is not expected.
+    fn condition_failed(
+        &self,
+        operation: &'static str,
+        id: &RecordId,
+        expected: &Expected,
+        old: Option<&Item>,
+    ) -> BackendError {
+        match old {
+            None => BackendError::NotFound(id.clone()),
+            Some(item) => match self.version(operation, item) {
+                Ok(current) => BackendError::PreconditionFailed {
+                    id: id.clone(),
+                    expected: expected.clone(),
+                    current,
+                },
+                Err(unreadable) => unreadable,
+            },
+        }
+    }
+
     /// The id of an item DynamoDB returned, to resume a list after it.
     fn cursor_after(&self, item: &Item) -> Result<Cursor, BackendError> {
         let id = match item.get(ID_FIELD) {
@@ -130,7 +176,7 @@ impl DynamoDbBackend {
     }
 
     /// A consistent GetItem: the record as it is now, or `NotFound`.
-    async fn get_item(&self, id: &RecordId) -> Result<Record, BackendError> {
+    async fn get_item(&self, id: &RecordId) -> Result<Versioned, BackendError> {
         let output = self
             .client
             .get_item()
@@ -141,7 +187,7 @@ impl DynamoDbBackend {
             .await
             .map_err(|error| backend_error(&self.table, "GetItem", error))?;
         match output.item {
-            Some(item) => self.record("GetItem", item),
+            Some(item) => self.versioned("GetItem", item),
             None => Err(BackendError::NotFound(id.clone())),
         }
     }
@@ -170,6 +216,7 @@ impl Backend for DynamoDbBackend {
     /// A page has a cursor only when more may follow: DynamoDB returned a
     /// `LastEvaluatedKey`, or the page left matches out.
     async fn list(&self, query: &ListQuery) -> Result<Page, BackendError> {
+        check_list_query(query)?;
         let expressions = ScanExpressions::new(query.fields.as_deref(), &query.filters);
         let filtered = expressions.filter.is_some();
         let mut start_key = query
@@ -231,22 +278,27 @@ impl Backend for DynamoDbBackend {
         }
     }
 
-    async fn get(&self, id: &RecordId) -> Result<Record, BackendError> {
+    async fn get_versioned(&self, id: &RecordId) -> Result<Versioned, BackendError> {
         self.get_item(id).await
     }
 
-    async fn create(&self, new: NewRecord) -> Result<Record, BackendError> {
+    async fn create_versioned(&self, new: NewRecord) -> Result<Versioned, BackendError> {
+        let mut record = new.record;
+        record.shift_remove(VERSION_ATTRIBUTE);
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(record_to_item(&new.record)))
+            .set_item(Some(versioned_item(&record, Version::CREATED)))
             .condition_expression(ID_ABSENT)
             .set_expression_attribute_names(Some(id_name()))
             .send()
             .await;
         match result {
-            Ok(_) => Ok(new.record),
+            Ok(_) => Ok(Versioned {
+                record,
+                version: Version::CREATED,
+            }),
             Err(error)
                 if error
                     .as_service_error()
@@ -258,9 +310,24 @@ impl Backend for DynamoDbBackend {
         }
     }
 
-    async fn update(&self, id: &RecordId, changes: RecordChanges) -> Result<Record, BackendError> {
-        let Some(expressions) = UpdateExpressions::set(changes.fields()) else {
-            return self.get_item(id).await;
+    async fn update_if(
+        &self,
+        id: &RecordId,
+        changes: RecordChanges,
+        expected: &Expected,
+    ) -> Result<Versioned, BackendError> {
+        let Some(expressions) = UpdateExpressions::set(changes.fields(), versions(expected)) else {
+            // Nothing to write: the read is the whole request, and checking
+            // the version it returned is as atomic as the read.
+            let current = self.get_item(id).await?;
+            if !expected.allows(current.version) {
+                return Err(BackendError::PreconditionFailed {
+                    id: id.clone(),
+                    expected: expected.clone(),
+                    current: current.version,
+                });
+            }
+            return Ok(current);
         };
         let result = self
             .client
@@ -272,45 +339,54 @@ impl Backend for DynamoDbBackend {
             .set_expression_attribute_names(Some(expressions.names))
             .set_expression_attribute_values(Some(expressions.values))
             .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
             Ok(output) => match output.attributes {
-                Some(item) => self.record("UpdateItem", item),
+                Some(item) => self.versioned("UpdateItem", item),
                 None => Err(self.internal("UpdateItem", "ALL_NEW returned no attributes")),
             },
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(BackendError::NotFound(id.clone()))
-            }
-            Err(error) => Err(backend_error(&self.table, "UpdateItem", error)),
+            Err(error) => match error.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                    Err(self.condition_failed("UpdateItem", id, expected, failed.item()))
+                }
+                _ => Err(backend_error(&self.table, "UpdateItem", error)),
+            },
         }
     }
 
-    async fn delete(&self, id: &RecordId) -> Result<(), BackendError> {
+    async fn delete_if(&self, id: &RecordId, expected: &Expected) -> Result<(), BackendError> {
+        let condition = WriteCondition::new(versions(expected));
+        let values = (!condition.values.is_empty()).then_some(condition.values);
         let result = self
             .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(id)))
-            .condition_expression(ID_PRESENT)
-            .set_expression_attribute_names(Some(id_name()))
+            .condition_expression(condition.condition)
+            .set_expression_attribute_names(Some(condition.names))
+            .set_expression_attribute_values(values)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(BackendError::NotFound(id.clone()))
-            }
-            Err(error) => Err(backend_error(&self.table, "DeleteItem", error)),
+            Err(error) => match error.as_service_error() {
+                Some(DeleteItemError::ConditionalCheckFailedException(failed)) => {
+                    Err(self.condition_failed("DeleteItem", id, expected, failed.item()))
+                }
+                _ => Err(backend_error(&self.table, "DeleteItem", error)),
+            },
         }
+    }
+}
+
+/// The versions a [`WriteCondition`] tests: `None` for any.
+fn versions(expected: &Expected) -> Option<&[Version]> {
+    match expected {
+        Expected::Any => None,
+        Expected::OneOf(versions) => Some(versions),
     }
 }
 

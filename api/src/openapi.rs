@@ -1,0 +1,580 @@
+//! The OpenAPI 3.1 description of the API, served at `/openapi.json`, and the
+//! `/docs` page that renders it.
+//!
+//! The document is built once, by [`document`], from the same [`ResourceMap`]
+//! the handlers serve: a path pair per resource, with only the operations the
+//! resource allows, so the description cannot drift from what is routed. The
+//! limits it states are the constants the parsers enforce ([`crate::record`],
+//! [`crate::query`]). schemathesis (`make schemathesis`) checks the server
+//! against it, so every schema here says exactly what the server accepts and
+//! answers, no more and no less.
+
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use crate::backend::VERSION_ATTRIBUTE;
+use crate::config::Operation;
+use crate::mapper::ResourceMap;
+use crate::query::{DEFAULT_LIMIT, MAX_FIELD_NAME_LEN, MAX_FIELDS, MAX_FILTERS, MAX_LIMIT};
+use crate::record::{MAX_ATTRIBUTE_NAME_LEN, MAX_ATTRIBUTES, MAX_BODY_BYTES, MAX_ID_LEN};
+use crate::router::MAX_ENTITY_TAGS;
+
+/// The OpenAPI version of [`document`]: 3.1, whose schemas are JSON Schema
+/// 2020-12, because 3.0 cannot state the attribute-name limits (`propertyNames`).
+pub const OPENAPI_VERSION: &str = "3.1.0";
+
+/// [`crate::record::RecordId`]'s rules as a regular expression (its length is
+/// `maxLength`): ASCII letters, digits and `- _ . ~ : @`, but not `.` or `..`.
+/// Written without look-ahead so every JSON Schema engine and generator
+/// (schemathesis' hypothesis included) reads it the same way.
+pub const ID_PATTERN: &str =
+    r"^(?:[A-Za-z0-9_~:@-]|\.[A-Za-z0-9_~:@-]|\.\.[A-Za-z0-9._~:@-])[A-Za-z0-9._~:@-]*$";
+
+/// The `ETag` the router sends: a strong tag holding the record's version.
+pub const ETAG_PATTERN: &str = r#"^"(0|[1-9][0-9]*)"$"#;
+
+/// The value of `If-Match` / `If-None-Match` the router parses: `*`, or a
+/// comma-separated list (empty elements allowed) of 1 to [`MAX_ENTITY_TAGS`]
+/// entity tags, each `"..."` or `W/"..."` of visible ASCII but `"`.
+fn entity_tags_pattern() -> String {
+    let tag = r#"(?:W/)?"[!#-~]*""#;
+    let more = MAX_ENTITY_TAGS - 1;
+    format!(
+        r"^(?:[ \t]*\*[ \t]*|[ \t,]*{tag}(?:[ \t]*,[ \t,]*{tag}){{0,{more}}}[ \t]*(?:,[ \t,]*)?)$"
+    )
+}
+
+/// The document and the page, rendered once at start-up.
+#[derive(Debug, Clone)]
+pub struct ApiDescription {
+    json: axum::body::Bytes,
+}
+
+impl ApiDescription {
+    pub fn new(resources: &ResourceMap) -> Self {
+        Self {
+            json: document(resources).to_string().into(),
+        }
+    }
+
+    /// `GET /openapi.json`.
+    pub fn json_response(&self) -> Response {
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            self.json.clone(),
+        )
+            .into_response()
+    }
+}
+
+/// `GET /docs`: a self-contained page (no CDN, nothing loaded but the
+/// document) that renders the operations of `openapi.json`.
+pub fn docs_response() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            // The page runs its own inline script and fetches only the document.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(
+                    "default-src 'none'; script-src 'unsafe-inline'; \
+                     style-src 'unsafe-inline'; connect-src 'self'",
+                ),
+            ),
+        ],
+        DOCS_PAGE,
+    )
+        .into_response()
+}
+
+/// The page of [`docs_response`]. It fetches `openapi.json` relative to its
+/// own URL, so it also works behind API Gateway's `/prod` stage, and writes
+/// everything with `textContent` (never HTML from the document).
+pub const DOCS_PAGE: &str = include_str!("openapi_docs.html");
+
+/// The OpenAPI document for `resources`.
+pub fn document(resources: &ResourceMap) -> Value {
+    let mut paths = Map::new();
+    paths.insert("/api/ping".to_owned(), ping_path());
+    for name in resources.names() {
+        let Some(resource) = resources.get(name) else {
+            continue;
+        };
+        let allows = |operation| resource.allows(operation);
+        let collection = collection_path(name, &allows, &resource.protected);
+        if !collection.is_empty() {
+            paths.insert(format!("/api/{name}"), Value::Object(collection));
+        }
+        let item = item_path(name, &allows, &resource.protected);
+        if item.len() > 1 {
+            paths.insert(format!("/api/{name}/{{id}}"), Value::Object(item));
+        }
+    }
+    json!({
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": "CRUD API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": format!(
+                "A generic CRUD API over the resources of `infra/app.yaml`. Every error \
+                 body is `{{\"error\": \"...\"}}`. Request bodies are parsed as JSON whatever \
+                 their Content-Type and may be up to {MAX_BODY_BYTES} bytes (413 beyond). \
+                 A trailing slash is served like the path without it. Behind API Gateway \
+                 every path is under the stage (`/prod/api/...`)."
+            ),
+        },
+        "tags": resources.names().iter().map(|name| json!({"name": name})).collect::<Vec<_>>(),
+        "paths": paths,
+        "components": components(),
+    })
+}
+
+fn ping_path() -> Value {
+    json!({
+        "get": {
+            "operationId": "ping",
+            "summary": "Liveness check",
+            "responses": {
+                "200": {
+                    "description": "The service is up.",
+                    "headers": { "x-request-id": { "$ref": "#/components/headers/RequestId" } },
+                    "content": { "application/json": { "schema": {
+                        "type": "object",
+                        "required": ["result"],
+                        "properties": { "result": { "type": "string", "enum": ["pong"] } },
+                        "additionalProperties": false,
+                    } } },
+                },
+            },
+        },
+    })
+}
+
+/// `GET` (list) and `POST` on `/api/{name}`, as far as the resource allows them.
+fn collection_path(
+    name: &str,
+    allows: &dyn Fn(Operation) -> bool,
+    protected: &[String],
+) -> Map<String, Value> {
+    let mut path = Map::new();
+    if allows(Operation::List) {
+        path.insert(
+            "get".to_owned(),
+            json!({
+                "operationId": format!("list_{name}"),
+                "tags": [name],
+                "summary": format!("List {name}, a page at a time"),
+                "parameters": [
+                    { "$ref": "#/components/parameters/Limit" },
+                    { "$ref": "#/components/parameters/Offset" },
+                    { "$ref": "#/components/parameters/Fields" },
+                    { "$ref": "#/components/parameters/Filters" },
+                ],
+                "responses": responses(json!({
+                    "200": {
+                        "description": "A page of records, in a stable order. With `fields`, \
+                                        records hold only the named attributes (`id` too only \
+                                        when named).",
+                        "headers": {
+                            "x-request-id": { "$ref": "#/components/headers/RequestId" },
+                            "next-offset": { "$ref": "#/components/headers/NextOffset" },
+                            "Link": { "$ref": "#/components/headers/Link" },
+                        },
+                        "content": { "application/json": { "schema": {
+                            "type": "array",
+                            "maxItems": MAX_LIMIT,
+                            "items": { "$ref": "#/components/schemas/ListedRecord" },
+                        } } },
+                    },
+                }), &["400", "500", "503"]),
+            }),
+        );
+    }
+    if allows(Operation::Create) {
+        let mut created = json!({
+            "description": "Created; the stored record.",
+            "headers": {
+                "x-request-id": { "$ref": "#/components/headers/RequestId" },
+                "Location": { "$ref": "#/components/headers/Location" },
+                "ETag": { "$ref": "#/components/headers/ETag" },
+            },
+            "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Record" } } },
+        });
+        let links = record_links(name, allows);
+        if !links.is_empty() {
+            created["links"] = Value::Object(links);
+        }
+        path.insert(
+            "post".to_owned(),
+            json!({
+                "operationId": format!("create_{name}"),
+                "tags": [name],
+                "summary": format!("Create a record in {name}; never overwrites"),
+                "requestBody": {
+                    "required": true,
+                    "description": format!(
+                        "A JSON object of any shape with a string `id`; at most \
+                         {MAX_BODY_BYTES} bytes."
+                    ),
+                    "content": { "application/json": { "schema": body_schema(true, protected) } },
+                },
+                "responses": responses(json!({ "201": created }), &["400", "409", "413", "500", "503"]),
+            }),
+        );
+    }
+    path
+}
+
+/// `GET`, `PUT` and `DELETE` on `/api/{name}/{id}`, as far as the resource
+/// allows them; the map always holds the path-level `id` parameter.
+fn item_path(
+    name: &str,
+    allows: &dyn Fn(Operation) -> bool,
+    protected: &[String],
+) -> Map<String, Value> {
+    let mut path = Map::new();
+    path.insert(
+        "parameters".to_owned(),
+        json!([{ "$ref": "#/components/parameters/Id" }]),
+    );
+    let record_reply = |description: &str| {
+        json!({
+            "description": description,
+            "headers": {
+                "x-request-id": { "$ref": "#/components/headers/RequestId" },
+                "ETag": { "$ref": "#/components/headers/ETag" },
+            },
+            "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Record" } } },
+        })
+    };
+    if allows(Operation::Get) {
+        path.insert(
+            "get".to_owned(),
+            json!({
+                "operationId": format!("get_{name}"),
+                "tags": [name],
+                "summary": format!("Read one record of {name}"),
+                "parameters": [{ "$ref": "#/components/parameters/IfNoneMatch" }],
+                "responses": responses(
+                    json!({
+                        "200": record_reply("The record."),
+                        "304": {
+                            "description": "`If-None-Match` names the current ETag; no body.",
+                            "headers": {
+                                "x-request-id": { "$ref": "#/components/headers/RequestId" },
+                                "ETag": { "$ref": "#/components/headers/ETag" },
+                            },
+                        },
+                    }),
+                    &["400", "404", "500", "503"],
+                ),
+            }),
+        );
+    }
+    if allows(Operation::Update) {
+        path.insert(
+            "put".to_owned(),
+            json!({
+                "operationId": format!("update_{name}"),
+                "tags": [name],
+                "summary": format!("Merge attributes into a record of {name}; never creates"),
+                "parameters": [{ "$ref": "#/components/parameters/IfMatch" }],
+                "requestBody": {
+                    "required": true,
+                    "description": format!(
+                        "The top-level attributes to set (`null` sets an attribute to null). \
+                         `id` may be repeated but must equal the path's: an id never changes \
+                         (a different one is a 400). At most {MAX_BODY_BYTES} bytes."
+                    ),
+                    "content": { "application/json": { "schema": body_schema(false, protected) } },
+                },
+                "responses": responses(
+                    json!({ "200": record_reply("The whole record after the change.") }),
+                    &["400", "404", "412", "413", "500", "503"],
+                ),
+            }),
+        );
+    }
+    if allows(Operation::Delete) {
+        path.insert(
+            "delete".to_owned(),
+            json!({
+                "operationId": format!("delete_{name}"),
+                "tags": [name],
+                "summary": format!("Delete a record of {name}"),
+                "parameters": [{ "$ref": "#/components/parameters/IfMatch" }],
+                "responses": responses(json!({
+                    "204": {
+                        "description": "Deleted; no body.",
+                        "headers": { "x-request-id": { "$ref": "#/components/headers/RequestId" } },
+                    },
+                }), &["400", "404", "412", "500", "503"]),
+            }),
+        );
+    }
+    path
+}
+
+/// Links from a create's 201 to the operations on the created record, so a
+/// client (and schemathesis' stateful phase) can chain them.
+fn record_links(name: &str, allows: &dyn Fn(Operation) -> bool) -> Map<String, Value> {
+    let mut links = Map::new();
+    for (operation, link, verb) in [
+        (Operation::Get, "GetCreated", "get"),
+        (Operation::Update, "UpdateCreated", "update"),
+        (Operation::Delete, "DeleteCreated", "delete"),
+    ] {
+        if allows(operation) {
+            links.insert(
+                link.to_owned(),
+                json!({
+                    "operationId": format!("{verb}_{name}"),
+                    "parameters": { "id": "$response.body#/id" },
+                    "description": format!("The `id` of the created record, to {verb} it."),
+                }),
+            );
+        }
+    }
+    links
+}
+
+/// A create (`id` required) or update body: any JSON object within the
+/// limits `record.rs` enforces, not writing the API's own attributes nor the
+/// resource's `protected` ones.
+fn body_schema(create: bool, protected: &[String]) -> Value {
+    let mut properties = Map::new();
+    properties.insert(
+        "id".to_owned(),
+        json!({ "$ref": "#/components/schemas/Id" }),
+    );
+    for name in protected
+        .iter()
+        .map(String::as_str)
+        .chain([VERSION_ATTRIBUTE])
+    {
+        // `false`: the attribute may not appear (a 400 naming it).
+        properties.insert(name.to_owned(), Value::Bool(false));
+    }
+    let mut schema = json!({
+        "type": "object",
+        "description": if create {
+            "A new record: any JSON object with a valid string `id`."
+        } else {
+            "Attributes to merge; `id`, if present, must equal the path's."
+        },
+        "properties": properties,
+        "maxProperties": MAX_ATTRIBUTES,
+        // maxLength counts characters; the server's limit is bytes of UTF-8.
+        "propertyNames": { "minLength": 1, "maxLength": MAX_ATTRIBUTE_NAME_LEN },
+        "additionalProperties": { "$ref": "#/components/schemas/Value" },
+    });
+    if create {
+        schema["required"] = json!(["id"]);
+    }
+    schema
+}
+
+/// `success` plus the shared error responses named by `errors`.
+fn responses(success: Value, errors: &[&str]) -> Value {
+    let mut responses = match success {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    for code in errors {
+        responses.insert(
+            (*code).to_owned(),
+            json!({ "$ref": format!("#/components/responses/E{code}") }),
+        );
+    }
+    Value::Object(responses)
+}
+
+/// An error response with the `{"error": ...}` body.
+fn error_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "headers": { "x-request-id": { "$ref": "#/components/headers/RequestId" } },
+        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } },
+    })
+}
+
+fn components() -> Value {
+    let mut unavailable = error_response(
+        "The data store is overloaded or unreachable; retry after `Retry-After` seconds.",
+    );
+    unavailable["headers"]["Retry-After"] = json!({ "$ref": "#/components/headers/RetryAfter" });
+    json!({
+        "schemas": {
+            "Id": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_ID_LEN,
+                "pattern": ID_PATTERN,
+                "description": format!(
+                    "1 to {MAX_ID_LEN} ASCII letters, digits and `- _ . ~ : @`; not `.` or `..`."
+                ),
+            },
+            "Record": {
+                "type": "object",
+                "description": "A stored record: a JSON object of any shape with its `id`. \
+                                Numbers keep their decimal text.",
+                "required": ["id"],
+                "properties": { "id": { "$ref": "#/components/schemas/Id" } },
+                "additionalProperties": true,
+            },
+            "ListedRecord": {
+                "type": "object",
+                "description": "A record of a list: whole, or only the attributes `fields` names.",
+                "properties": { "id": { "$ref": "#/components/schemas/Id" } },
+                "additionalProperties": true,
+            },
+            // Any JSON value whose numbers DynamoDB can store (magnitude 1E-130 to
+            // 9.99E+125, or zero; at most 38 significant digits, which JSON
+            // Schema cannot state), the rule `record.rs` applies to bodies.
+            "Value": {
+                "anyOf": [
+                    { "type": ["string", "boolean", "null"] },
+                    {
+                        "type": "number",
+                        "minimum": -9.99e125,
+                        "maximum": 9.99e125,
+                        "not": {
+                            "exclusiveMinimum": -1e-130,
+                            "exclusiveMaximum": 1e-130,
+                            "not": { "const": 0 },
+                        },
+                    },
+                    { "type": "array", "items": { "$ref": "#/components/schemas/Value" } },
+                    {
+                        "type": "object",
+                        "additionalProperties": { "$ref": "#/components/schemas/Value" },
+                    },
+                ],
+            },
+            "Error": {
+                "type": "object",
+                "required": ["error"],
+                "properties": { "error": { "type": "string" } },
+                "additionalProperties": false,
+            },
+        },
+        "parameters": {
+            "Id": {
+                "name": "id",
+                "in": "path",
+                "required": true,
+                "description": "The record's id.",
+                "schema": { "$ref": "#/components/schemas/Id" },
+            },
+            "Limit": {
+                "name": "limit",
+                "in": "query",
+                "description": format!("Page size, 1 to {MAX_LIMIT}."),
+                "schema": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": MAX_LIMIT,
+                    "default": DEFAULT_LIMIT,
+                },
+            },
+            "Offset": {
+                "name": "offset",
+                "in": "query",
+                "description": "The opaque cursor of the previous page's `next-offset` \
+                                header; absent, empty or `0` is the first page. Anything \
+                                else is a 400.",
+                "schema": { "type": "string" },
+            },
+            "Fields": {
+                "name": "fields",
+                "in": "query",
+                "description": format!(
+                    "Comma-separated attribute names (at most {MAX_FIELDS}, each 1 to \
+                     {MAX_FIELD_NAME_LEN} bytes); only those are returned. Empty means \
+                     whole records."
+                ),
+                "schema": { "type": "string" },
+                "example": "id,name",
+            },
+            "Filters": {
+                "name": "filters",
+                "in": "query",
+                "description": format!(
+                    "Conditions that must all hold (at most {MAX_FILTERS}). Either \
+                     `field:operator[:value]` separated by commas, or a JSON array of \
+                     `[field, operator, value]` triples. Operators: eq ne lt le gt ge \
+                     begins_with contains exists not_exists (the last two take no value). \
+                     An unquoted value reading as a JSON number, true, false or null is \
+                     that; double-quote (JSON string syntax) a value or field holding `,` \
+                     or `:`, or to force a string."
+                ),
+                "schema": { "type": "string" },
+                "example": "name:begins_with:Gas,value:lt:10",
+            },
+            "IfMatch": {
+                "name": "If-Match",
+                "in": "header",
+                "description": "Write only if the record's current `ETag` is one of these \
+                                (else 412, nothing written); `*` is any version.",
+                "schema": { "type": "string", "pattern": entity_tags_pattern() },
+            },
+            "IfNoneMatch": {
+                "name": "If-None-Match",
+                "in": "header",
+                "description": "Answer 304 without a body if the record's current `ETag` \
+                                is one of these; `*` is any version.",
+                "schema": { "type": "string", "pattern": entity_tags_pattern() },
+            },
+        },
+        "headers": {
+            "RequestId": {
+                "description": "The request's id (the caller's own `x-request-id` when sane).",
+                "required": true,
+                "schema": { "type": "string", "minLength": 1 },
+            },
+            "NextOffset": {
+                "description": "The `offset` of the next page; absent on the last page.",
+                "schema": { "type": "string", "minLength": 1 },
+            },
+            "Link": {
+                "description": "`<?...&offset=...>; rel=\"next\"`, relative to the called URL; \
+                                absent on the last page.",
+                "schema": { "type": "string" },
+            },
+            "Location": {
+                "description": "The new record's URL, relative to the request's (`mocks/000-3`).",
+                "required": true,
+                "schema": { "type": "string", "minLength": 1 },
+            },
+            "ETag": {
+                "description": "The record's version, for `If-Match` and `If-None-Match`.",
+                "required": true,
+                "schema": { "type": "string", "pattern": ETAG_PATTERN },
+            },
+            "RetryAfter": {
+                "description": "Seconds to wait before retrying.",
+                "required": true,
+                "schema": { "type": "integer", "minimum": 0 },
+            },
+        },
+        "responses": {
+            "E400": error_response(
+                "Invalid request: bad query parameter, body (not a JSON object, missing or \
+                 invalid `id`, an `id` differing from the path's) or id."
+            ),
+            "E404": error_response("No record with this id."),
+            "E409": error_response("A record with this id exists already."),
+            "E412": error_response("`If-Match` does not match the record's `ETag`; nothing written."),
+            "E413": error_response(&format!("The request body is larger than {MAX_BODY_BYTES} bytes, or the record would be.")),
+            "E500": error_response("Internal error; the body quotes the request id of the log line."),
+            "E503": unavailable,
+        },
+    })
+}

@@ -1,0 +1,399 @@
+//! `/openapi.json` and `/docs`: the document is structurally valid OpenAPI 3.0
+//! and describes exactly the configured resources and their operations.
+//!
+//! The structural checks here are what a validator would refuse first
+//! (required fields, dangling `$ref`s, undeclared path parameters, duplicate
+//! operationIds); `make schemathesis` then loads the same document with a full
+//! OpenAPI validator and tests the server against it.
+
+#![allow(clippy::unwrap_used)] // a test that cannot go on should panic, loudly
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use api::backend::embedded::EmbeddedStore;
+use api::backend::memory::MemoryBackend;
+use api::config::Operation;
+use api::mapper::DynamoDbTarget;
+use api::openapi::{ID_PATTERN, OPENAPI_VERSION, document};
+use api::record::{MAX_BODY_BYTES, MAX_ID_LEN, RecordId};
+use api::{AppConfig, Resource, ResourceMap, router};
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt as _;
+use serde_json::Value;
+use tower::ServiceExt as _;
+
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// The resources of the repository's `infra/app.yaml`, embedded store in a fresh directory.
+fn repository_resources() -> ResourceMap {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/app.yaml");
+    let config = AppConfig::load(&path).unwrap();
+    let data = std::env::temp_dir().join(format!("api-openapi-{}", uuid::Uuid::new_v4()));
+    let store = EmbeddedStore::open(&data.join("api.redb")).unwrap();
+    ResourceMap::from_config(&config, &DynamoDbTarget::Embedded(store)).unwrap()
+}
+
+/// `things` allowing everything (`ttl` protected), `audit` read-only, `inbox` create-only.
+fn mixed_resources() -> ResourceMap {
+    let resource = |operations: Vec<Operation>| Resource {
+        backend: Arc::new(MemoryBackend::with_records(Vec::new())),
+        operations,
+        protected: Vec::new(),
+    };
+    let things = Resource {
+        protected: vec!["ttl".to_owned()],
+        ..resource(Operation::all())
+    };
+    ResourceMap::default()
+        .with("things", things)
+        .with("audit", resource(vec![Operation::List, Operation::Get]))
+        .with("inbox", resource(vec![Operation::Create]))
+}
+
+async fn get(app: &Router, uri: &str) -> (StatusCode, Option<String>, Vec<u8>) {
+    let request = Request::builder().uri(uri).body(Body::empty()).unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    (status, content_type, body)
+}
+
+/// The value a local `$ref` (`#/a/b`) points at, if any.
+fn resolve<'a>(doc: &'a Value, reference: &str) -> Option<&'a Value> {
+    let pointer = reference.strip_prefix('#')?;
+    doc.pointer(pointer)
+}
+
+/// Follows `$ref`s until a concrete object.
+fn deref<'a>(doc: &'a Value, mut value: &'a Value) -> &'a Value {
+    while let Some(reference) = value.get("$ref").and_then(Value::as_str) {
+        value = resolve(doc, reference).unwrap_or_else(|| panic!("dangling {reference}"));
+    }
+    value
+}
+
+fn collect_refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+    match value {
+        Value::Object(map) => {
+            for (key, item) in map {
+                match (key.as_str(), item) {
+                    ("$ref", Value::String(reference)) => out.push(reference),
+                    _ => collect_refs(item, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| collect_refs(item, out)),
+        _ => {}
+    }
+}
+
+/// The structural rules of OpenAPI 3.0 that a broken generator would break.
+fn assert_valid_openapi(doc: &Value) {
+    assert_eq!(doc["openapi"], OPENAPI_VERSION);
+    assert!(doc["info"]["title"].is_string(), "info.title");
+    assert!(doc["info"]["version"].is_string(), "info.version");
+    let paths = doc["paths"].as_object().expect("paths is an object");
+
+    let mut refs = Vec::new();
+    collect_refs(doc, &mut refs);
+    assert!(!refs.is_empty());
+    for reference in refs {
+        assert!(
+            reference.starts_with("#/components/") && resolve(doc, reference).is_some(),
+            "$ref {reference} does not resolve"
+        );
+    }
+
+    let mut operation_ids = BTreeSet::new();
+    for (path, item) in paths {
+        assert!(path.starts_with('/'), "{path}");
+        let templated: BTreeSet<&str> = path
+            .split('/')
+            .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+            .collect();
+        let shared = item["parameters"].as_array().cloned().unwrap_or_default();
+        for key in item.as_object().unwrap().keys() {
+            assert!(
+                key == "parameters" || METHODS.contains(&key.as_str()),
+                "{path}: unexpected key {key}"
+            );
+        }
+        for method in METHODS {
+            let Some(operation) = item.get(method) else {
+                continue;
+            };
+            let label = format!("{} {path}", method.to_uppercase());
+            let id = operation["operationId"].as_str().expect("operationId");
+            assert!(operation_ids.insert(id.to_owned()), "duplicate {id}");
+
+            let own = operation["parameters"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let parameters: Vec<&Value> = shared
+                .iter()
+                .chain(own.iter())
+                .map(|p| deref(doc, p))
+                .collect();
+            let mut declared = BTreeSet::new();
+            for parameter in &parameters {
+                let name = parameter["name"].as_str().expect("parameter name");
+                let location = parameter["in"].as_str().expect("parameter in");
+                assert!(
+                    ["path", "query", "header", "cookie"].contains(&location),
+                    "{label}: {name} in {location}"
+                );
+                assert!(parameter.get("schema").is_some(), "{label}: {name} schema");
+                assert!(
+                    declared.insert((name, location)),
+                    "{label}: {name} declared twice"
+                );
+                if location == "path" {
+                    assert_eq!(parameter["required"], true, "{label}: path {name}");
+                    assert!(templated.contains(name), "{label}: {name} not in the path");
+                }
+            }
+            for name in &templated {
+                assert!(
+                    declared.contains(&(*name, "path")),
+                    "{label}: path parameter {name} not declared"
+                );
+            }
+
+            let responses = operation["responses"].as_object().expect("responses");
+            assert!(!responses.is_empty(), "{label}: no responses");
+            for (code, response) in responses {
+                assert!(
+                    code.len() == 3 && code.parse::<u16>().is_ok(),
+                    "{label}: {code}"
+                );
+                let response = deref(doc, response);
+                assert!(
+                    response["description"].is_string(),
+                    "{label} {code}: description"
+                );
+                let headers = response["headers"].as_object();
+                assert!(
+                    headers.is_some_and(|h| h.contains_key("x-request-id")),
+                    "{label} {code}: x-request-id"
+                );
+                for link in response["links"].as_object().into_iter().flatten() {
+                    let target = link.1["operationId"].as_str().unwrap();
+                    assert!(
+                        all_operation_ids(doc).contains(target),
+                        "{label}: link to {target}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn all_operation_ids(doc: &Value) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    for item in doc["paths"].as_object().unwrap().values() {
+        for method in METHODS {
+            if let Some(id) = item.get(method).and_then(|op| op["operationId"].as_str()) {
+                ids.insert(id.to_owned());
+            }
+        }
+    }
+    ids
+}
+
+/// `(path, method)` pairs of the document, e.g. `("/api/audit", "get")`.
+fn operations(doc: &Value) -> BTreeSet<(String, String)> {
+    let mut found = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in METHODS {
+            if item.get(method).is_some() {
+                found.insert((path.clone(), method.to_owned()));
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn served_document_is_valid_openapi_for_the_repository_declaration() {
+    let resources = repository_resources();
+    let expected = document(&resources);
+    let app = router(resources);
+    let (status, content_type, body) = get(&app, "/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(content_type.as_deref(), Some("application/json"));
+    let served: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(served, expected);
+    assert_valid_openapi(&served);
+
+    let mut want = BTreeSet::from([("/api/ping".to_owned(), "get".to_owned())]);
+    for name in ["mocks", "users"] {
+        for method in ["get", "post"] {
+            want.insert((format!("/api/{name}"), method.to_owned()));
+        }
+        for method in ["get", "put", "delete"] {
+            want.insert((format!("/api/{name}/{{id}}"), method.to_owned()));
+        }
+    }
+    assert_eq!(operations(&served), want);
+}
+
+#[tokio::test]
+async fn paths_follow_each_resources_operations() {
+    let doc = document(&mixed_resources());
+    assert_valid_openapi(&doc);
+    let pairs = |list: &[(&str, &str)]| {
+        list.iter()
+            .map(|(p, m)| ((*p).to_owned(), (*m).to_owned()))
+            .collect::<BTreeSet<_>>()
+    };
+    assert_eq!(
+        operations(&doc),
+        pairs(&[
+            ("/api/ping", "get"),
+            ("/api/audit", "get"),
+            ("/api/audit/{id}", "get"),
+            ("/api/inbox", "post"),
+            ("/api/things", "get"),
+            ("/api/things", "post"),
+            ("/api/things/{id}", "get"),
+            ("/api/things/{id}", "put"),
+            ("/api/things/{id}", "delete"),
+        ])
+    );
+    // A create-only resource has no item path, and its 201 links nowhere.
+    assert!(doc["paths"]["/api/inbox/{id}"].is_null());
+    assert!(doc["paths"]["/api/inbox"]["post"]["responses"]["201"]["links"].is_null());
+}
+
+#[test]
+fn a_create_links_to_the_operations_on_the_created_record() {
+    let doc = document(&mixed_resources());
+    let links = &doc["paths"]["/api/things"]["post"]["responses"]["201"]["links"];
+    for (link, target) in [
+        ("GetCreated", "get_things"),
+        ("UpdateCreated", "update_things"),
+        ("DeleteCreated", "delete_things"),
+    ] {
+        assert_eq!(links[link]["operationId"], target, "{link}");
+        assert_eq!(links[link]["parameters"]["id"], "$response.body#/id");
+    }
+    assert_eq!(
+        doc["paths"]["/api/things"]["post"]["responses"]["201"]["headers"]["Location"]["$ref"],
+        "#/components/headers/Location"
+    );
+}
+
+#[test]
+fn the_document_states_the_limits_the_parsers_enforce() {
+    let doc = document(&mixed_resources());
+    let id = &doc["components"]["schemas"]["Id"];
+    assert_eq!(id["maxLength"], MAX_ID_LEN);
+    assert_eq!(id["minLength"], 1);
+    assert_eq!(id["pattern"], ID_PATTERN);
+    // Protected and service attributes may not appear in a body.
+    let body = &doc["paths"]["/api/things"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!(body["required"], serde_json::json!(["id"]));
+    assert_eq!(body["properties"]["ttl"], false);
+    assert_eq!(body["properties"][api::backend::VERSION_ATTRIBUTE], false);
+    assert_eq!(body["maxProperties"], api::record::MAX_ATTRIBUTES);
+    let limit = &doc["components"]["parameters"]["Limit"]["schema"];
+    assert_eq!(
+        (&limit["minimum"], &limit["maximum"], &limit["default"]),
+        (&Value::from(1), &Value::from(100), &Value::from(20))
+    );
+    assert!(
+        doc["components"]["responses"]["E413"]["description"]
+            .as_str()
+            .unwrap()
+            .contains(&MAX_BODY_BYTES.to_string())
+    );
+    for name in ["limit", "offset", "fields", "filters"] {
+        let listed = doc["paths"]["/api/things"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| deref(&doc, p)["name"].as_str().unwrap())
+            .any(|n| n == name);
+        assert!(listed, "{name}");
+    }
+    let filters = doc["components"]["parameters"]["Filters"]["description"]
+        .as_str()
+        .unwrap();
+    assert!(
+        filters.contains("field:operator[:value]") && filters.contains("JSON array"),
+        "{filters}"
+    );
+}
+
+/// The pattern, read by hand on the id rules' edge cases: it must accept and
+/// refuse exactly what `RecordId::parse` does (lengths are `maxLength`'s job).
+#[test]
+fn the_id_pattern_agrees_with_the_id_rules() {
+    // ID_PATTERN is `^(?:A|\.A|\.\.B)B*$`, A = B without the dot.
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.~:@".contains(c);
+    let matches = |id: &str| {
+        let rest = if let Some(rest) = id.strip_prefix("..") {
+            rest.chars()
+                .next()
+                .filter(|c| allowed(*c))
+                .map(|_| &rest[1..])
+        } else if let Some(rest) = id.strip_prefix('.') {
+            rest.chars()
+                .next()
+                .filter(|c| allowed(*c) && *c != '.')
+                .map(|_| &rest[1..])
+        } else {
+            id.chars()
+                .next()
+                .filter(|c| allowed(*c) && *c != '.')
+                .map(|c| &id[c.len_utf8()..])
+        };
+        rest.is_some_and(|rest| rest.chars().all(allowed))
+    };
+    assert!(ID_PATTERN.contains(r"\.\.[A-Za-z0-9._~:@-]"));
+    for id in [
+        "000-1", "a", ".a", "..a", "...", "a.", "a..", ".", "..", "", "a/b", "a b", "é", "@:~_-",
+        ".-", "..-", "a%2F",
+    ] {
+        assert_eq!(
+            matches(id),
+            RecordId::parse(id).is_ok(),
+            "{id:?} by the pattern vs the rules"
+        );
+    }
+}
+
+#[tokio::test]
+async fn docs_is_a_self_contained_page_rendering_the_document() {
+    let app = router(mixed_resources());
+    let (status, content_type, body) = get(&app, "/docs").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(content_type.as_deref(), Some("text/html; charset=utf-8"));
+    let page = String::from_utf8(body).unwrap();
+    assert!(page.starts_with("<!doctype html>"));
+    // Relative, so it resolves to /openapi.json here and to /prod/openapi.json
+    // behind API Gateway.
+    assert!(page.contains(r#"fetch("openapi.json")"#));
+    // Nothing from another origin: tests and users never need the network.
+    for external in ["http://", "https://", "//cdn", "src=\"/"] {
+        assert!(!page.contains(external), "{external}");
+    }
+    let (status, _, _) = get(&app, "/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+}
