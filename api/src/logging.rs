@@ -28,7 +28,9 @@ pub fn init() {
     tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
-        .with_current_span(false)
+        // In Lambda, lambda_runtime runs each invocation in a span holding its
+        // requestId (and X-Ray trace id): with it, every line names both ids.
+        .with_current_span(true)
         .with_span_list(false)
         .with_env_filter(filter)
         .init();

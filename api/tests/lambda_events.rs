@@ -165,7 +165,8 @@ impl Lambda {
             .env("RUST_LOG", "warn")
             .envs(extra_env.iter().copied())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            // Read by `log_lines` once the process is stopped.
+            .stdout(Stdio::piped())
             // Read only once the process has exited, to explain a failure.
             .stderr(Stdio::piped())
             .spawn()
@@ -195,6 +196,20 @@ impl Lambda {
             Ok(None) => unreachable!("the stub keeps its sender while it runs"),
             Err(_) => panic!("no response within {TIMEOUT:?}; {}", self.state()),
         }
+    }
+
+    /// Stops the function and returns the JSON lines it logged.
+    fn log_lines(mut self) -> Vec<Value> {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+        let mut stdout = String::new();
+        if let Some(mut pipe) = self.process.stdout.take() {
+            let _ = pipe.read_to_string(&mut stdout);
+        }
+        stdout
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+            .collect()
     }
 
     /// Whether the process still runs, and if not, what it said before dying.
@@ -616,5 +631,38 @@ async fn the_resources_mapping_comes_from_the_environment() {
         status(&reply),
         404,
         "only the mapping's resources are served"
+    );
+}
+
+/// Each request's log line carries API Gateway's request id (the one a 500
+/// body quotes, and its access log shows) and the Lambda invocation's own.
+#[tokio::test]
+async fn log_lines_carry_the_gateway_and_lambda_request_ids() {
+    let mut lambda = Lambda::start_with_env(&[
+        ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true"),
+        ("RUST_LOG", "info"),
+    ])
+    .await;
+    let event = rest_event("GET", "/api/mocks/000-1", None);
+    let gateway_id = event["requestContext"]["requestId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reply = lambda.invoke(event).await;
+    assert_eq!(status(&reply), 200, "{reply:#}");
+    let lines = lambda.log_lines();
+    let request_line = lines
+        .iter()
+        .find(|line| line["message"] == "request")
+        .unwrap_or_else(|| panic!("no request line in {lines:#?}"));
+    assert_eq!(request_line["request_id"], gateway_id.as_str());
+    assert_eq!(request_line["status"], 200);
+    let invocation_id = request_line["span"]["requestId"]
+        .as_str()
+        .unwrap_or_default();
+    assert_eq!(
+        uuid::Uuid::parse_str(invocation_id).map(|_| ()),
+        Ok(()),
+        "{request_line}"
     );
 }
