@@ -22,11 +22,14 @@ TEMPLATES    := infra/template.yaml deployer/tests/data/template.yaml
 # schemathesis in a venv of its own too (see tools/requirements-schemathesis.txt).
 ST_VENV      := $(VENV)/schemathesis
 ST_TOOLS     := $(ST_VENV)/.schemathesis-installed
+# The AWS CLI in a venv of its own, for `make bench` (tools/requirements-bench.txt).
+AWSCLI_VENV  := $(VENV)/awscli
+AWSCLI_TOOLS := $(AWSCLI_VENV)/.awscli-installed
 
-.PHONY: help run run-aws test fmt clippy lint schemathesis unit emulator lambda clean
+.PHONY: help run run-aws test fmt clippy lint schemathesis unit emulator lambda bench clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 run: ## Serve the API on http://127.0.0.1:8000; dynamodb resources from the local store in data/
 	cargo run --release -p api -- --config infra/app.yaml --dynamodb embedded
@@ -92,6 +95,30 @@ $(VENV)/bin/python:
 
 $(CARGO_LAMBDA): | $(VENV)/bin/python
 	$(VENV)/bin/pip install --quiet cargo-lambda==$(CARGO_LAMBDA_VERSION)
+
+# Measures and prints, never asserts; not part of `make test`. wrk comes from
+# apt (as root) and the AWS CLI from PyPI; without either, the figures that
+# need it say so instead. The table is printed and written as JSON under
+# bench-results/ (git-ignored). BENCH_LAMBDA=1 first builds the arm64 zip
+# (minutes); BENCH_ARGS passes options to the runner, e.g.
+# BENCH_ARGS='--sections cold,load --rounds 1'.
+bench: $(TEST_TOOLS) ## Measure cold start, load, memory, zip size, seeding, deploy (bench-results/)
+	@command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null \
+	  || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } \
+	  || echo "bench: could not install wrk (apt-get install -y wrk, as root): no load figures" >&2
+	@$(MAKE) --no-print-directory $(AWSCLI_TOOLS) \
+	  || echo "bench: could not install the AWS CLI into $(AWSCLI_VENV): no CLI seeding figures" >&2
+	@if [ "$${BENCH_LAMBDA:-0}" = 1 ]; then $(MAKE) --no-print-directory lambda; fi
+	# api alone first: built with the deployer, cargo would unify their
+	# features (aws-config's SSO) into it, and it would not be the Lambda's binary.
+	cargo build --release -p api
+	cargo build --release -p deployer -p bench
+	tools/with-emulator target/release/bench --workspace "$(CURDIR)" $(BENCH_ARGS)
+
+$(AWSCLI_TOOLS): tools/requirements-bench.txt
+	python3 -m venv $(AWSCLI_VENV)
+	$(AWSCLI_VENV)/bin/pip install --quiet -r tools/requirements-bench.txt
+	touch $@
 
 clean: ## Remove build outputs and the tool venv
 	cargo clean

@@ -1,0 +1,69 @@
+//! Deploying on the emulator with the real `deployer` binary: a first
+//! `bootstrap` (bucket, stack, seeds), then no-op `deploy`s, each timed from
+//! spawn to exit. The Lambda package is the host's release `api`, zipped as
+//! `bootstrap` with the seeds, as `deployer/tests/e2e_emulator.rs` does.
+//!
+//! The stack is left in place: the emulator `make bench` starts is stopped
+//! (and forgotten) when the run ends.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+
+/// `api` (already stripped by the release profile) as `bootstrap`, and
+/// `infra/seed/*` under `infra/seed/`, where cargo-lambda's `--include` puts them.
+pub fn host_lambda_zip(api: &Path, seeds: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
+    let path = dir.join("lambda.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path)?);
+    let executable = zip::write::SimpleFileOptions::default().unix_permissions(0o755);
+    zip.start_file("bootstrap", executable)?;
+    zip.write_all(&std::fs::read(api).with_context(|| format!("cannot read {}", api.display()))?)?;
+    for seed in std::fs::read_dir(seeds)? {
+        let seed = seed?.path();
+        let name = format!(
+            "infra/seed/{}",
+            seed.file_name()
+                .map(|name| name.to_string_lossy())
+                .unwrap_or_default()
+        );
+        zip.start_file(
+            name,
+            zip::write::SimpleFileOptions::default().unix_permissions(0o644),
+        )?;
+        zip.write_all(&std::fs::read(&seed)?)?;
+    }
+    zip.finish()?;
+    Ok(path)
+}
+
+/// Runs `deployer ARGS` from `workspace`, returning its stdout and how long it took.
+pub fn deployer(
+    deployer: &Path,
+    workspace: &Path,
+    args: &[&str],
+) -> anyhow::Result<(String, Duration)> {
+    let started = Instant::now();
+    let output = Command::new(deployer)
+        .args(args)
+        .current_dir(workspace)
+        // The emulator answers at once; the default 2 s poll would only wait.
+        .env("DEPLOYER_POLL_INTERVAL_MS", "100")
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {}", deployer.display()))?;
+    let elapsed = started.elapsed();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() {
+        bail!(
+            "deployer {} failed ({}): {}{}",
+            args.join(" "),
+            output.status,
+            stdout,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok((stdout, elapsed))
+}

@@ -1,0 +1,24 @@
+//! `make bench`: what the api and the deployer cost, measured and printed,
+//! never asserted. The `bench` binary (`src/main.rs`) runs the sections in
+//! order and writes one table; the `hello` binary (`src/bin/hello.rs`) is the
+//! bare axum floor the api is compared with.
+//!
+//! - [`report`]: rows of the table (Markdown on stdout, JSON on disk), medians;
+//! - [`http`]: a free loopback port and one HTTP/1.1 request, no client library;
+//! - [`process`]: a child process killed on drop, its peak RSS from `/proc`;
+//! - [`cold_start`]: spawn → first answered request;
+//! - [`lambda_init`]: the api in Lambda mode against a Runtime API stub;
+//! - [`load`]: `wrk` runs and their output parsed;
+//! - [`package`]: the Lambda zip's size and the release profile;
+//! - [`seeding`]: `deployer seed` against the AWS CLI, on the emulator;
+//! - [`deploy`]: a no-op `deployer deploy` on the emulator.
+
+pub mod cold_start;
+pub mod deploy;
+pub mod http;
+pub mod lambda_init;
+pub mod load;
+pub mod package;
+pub mod process;
+pub mod report;
+pub mod seeding;
