@@ -7,14 +7,14 @@
 //! | ----------------- | ----------------------------------------------------------- |
 //! | get               | `GetItem`, consistent: a record reads back once created     |
 //! | create            | `PutItem` with `_version` 1 if `attribute_not_exists(id)`, else `AlreadyExists` |
-//! | update            | `UpdateItem` `SET` the fields and `_version + 1` if the [`WriteCondition`] holds; `ALL_NEW` |
+//! | update            | `UpdateItem` `SET` the fields and `_version + 1` if the `WriteCondition` holds; `ALL_NEW` |
 //! | update, no fields | `GetItem`, consistent: the record as it is, or `NotFound` (the version checked here) |
-//! | delete            | `DeleteItem` if the [`WriteCondition`] holds                |
+//! | delete            | `DeleteItem` if the `WriteCondition` holds                |
 //! | list              | consistent `Scan`s, see [`DynamoDbBackend::list`]           |
 //!
 //! Versions (optimistic concurrency): the API keeps each item's version in
 //! the number attribute [`VERSION_ATTRIBUTE`] and never shows it in a record.
-//! The [`WriteCondition`] of an update or delete is `attribute_exists(id)`,
+//! The `WriteCondition` of an update or delete is `attribute_exists(id)`,
 //! and with `If-Match` also a test of the version, so the check and the write
 //! are one atomic call. When it fails, `ReturnValuesOnConditionCheckFailure =
 //! ALL_OLD` returns the item as it was, if any: no item means `NotFound`, an
