@@ -10,7 +10,11 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
-use tracing_subscriber::EnvFilter;
+use tracing::level_filters::LevelFilter;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// The header a request id travels in, both ways.
 pub static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -24,16 +28,25 @@ tokio::task_local! {
 
 /// Installs the JSON subscriber on stdout; `RUST_LOG` sets the level (default `info`).
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref());
+    let json_lines = tracing_subscriber::fmt::layer()
         .json()
         .flatten_event(true)
         // In Lambda, lambda_runtime runs each invocation in a span holding its
         // requestId (and X-Ray trace id): with it, every line names both ids.
         .with_current_span(true)
-        .with_span_list(false)
-        .with_env_filter(filter)
+        .with_span_list(false);
+    tracing_subscriber::registry()
+        .with(json_lines.with_filter(filter))
         .init();
+}
+
+/// `RUST_LOG` as `level` and `target=level` directives (`info`,
+/// `api=debug,warn`); unset or unreadable means `info`.
+fn log_filter(rust_log: Option<&str>) -> Targets {
+    rust_log
+        .and_then(|directives| directives.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
 }
 
 /// The id of the request being served, or `-` outside one.
@@ -89,6 +102,25 @@ fn caller_request_id(headers: &HeaderMap) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rust_log_directives() {
+        use tracing::Level;
+        let check = |rust_log: Option<&str>, target: &str, level: Level, enabled: bool| {
+            assert_eq!(
+                log_filter(rust_log).would_enable(target, &level),
+                enabled,
+                "RUST_LOG={rust_log:?} {target} {level}"
+            );
+        };
+        check(None, "api", Level::INFO, true);
+        check(None, "api", Level::DEBUG, false);
+        check(Some("warn"), "api::logging", Level::INFO, false);
+        check(Some("warn"), "api::logging", Level::WARN, true);
+        check(Some("api=debug,warn"), "api::router", Level::DEBUG, true);
+        check(Some("api=debug,warn"), "lambda_runtime", Level::INFO, false);
+        check(Some("api=loud"), "api", Level::INFO, true);
+    }
 
     #[test]
     fn keeps_only_plain_caller_ids() {
