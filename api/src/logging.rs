@@ -70,10 +70,14 @@ pub async fn trace_requests(request: Request, next: Next) -> Response {
 
     let status = response.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // Fields as `&str`, not `%` (Display): the JSON layer records them as
+    // strings instead of formatting each through `fmt::Write` first (callgrind:
+    // -3% of this line's instructions; most of the rest is tracing-serde's
+    // escaping through a fmt-to-io adapter and the timestamp).
     tracing::info!(
-        request_id = %request_id,
-        method = %method,
-        path = %path,
+        request_id = request_id.as_str(),
+        method = method.as_str(),
+        path = path.as_str(),
         status,
         latency_ms,
         "request"
