@@ -75,6 +75,33 @@ pub struct Table {
     pub sse_specification: SseSpecification,
 }
 
+impl Table {
+    /// A table as the API needs it: hash key `id` (S), on demand, point-in-time
+    /// recovery, TTL on `ttl`, encrypted.
+    pub fn keyed_by_id(table_name: Expr) -> Self {
+        Self {
+            table_name,
+            billing_mode: "PAY_PER_REQUEST",
+            attribute_definitions: vec![AttributeDefinition {
+                attribute_name: "id".to_owned(),
+                attribute_type: "S",
+            }],
+            key_schema: vec![KeySchemaElement {
+                attribute_name: "id".to_owned(),
+                key_type: "HASH",
+            }],
+            point_in_time_recovery_specification: PointInTimeRecoverySpecification {
+                point_in_time_recovery_enabled: true,
+            },
+            time_to_live_specification: TimeToLiveSpecification {
+                attribute_name: "ttl".to_owned(),
+                enabled: true,
+            },
+            sse_specification: SseSpecification { sse_enabled: true },
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AttributeDefinition {
@@ -425,26 +452,7 @@ mod tests {
 
     #[test]
     fn a_table_uses_cloudformation_property_names() {
-        let table = Table {
-            table_name: Expr::literal("s-users"),
-            billing_mode: "PAY_PER_REQUEST",
-            attribute_definitions: vec![AttributeDefinition {
-                attribute_name: "id".to_owned(),
-                attribute_type: "S",
-            }],
-            key_schema: vec![KeySchemaElement {
-                attribute_name: "id".to_owned(),
-                key_type: "HASH",
-            }],
-            point_in_time_recovery_specification: PointInTimeRecoverySpecification {
-                point_in_time_recovery_enabled: true,
-            },
-            time_to_live_specification: TimeToLiveSpecification {
-                attribute_name: "ttl".to_owned(),
-                enabled: true,
-            },
-            sse_specification: SseSpecification { sse_enabled: true },
-        };
+        let table = Table::keyed_by_id(Expr::literal("s-users"));
         let properties = Properties::from(table);
         assert_eq!(properties.type_name(), "AWS::DynamoDB::Table");
         assert_eq!(

@@ -23,13 +23,11 @@ use super::model::{
     Accepted, Assertion, DeletionPolicy, Document, Duplicate, Output, Parameter, Resource, Rule,
 };
 use super::resources::{
-    AccessLogSetting, ApiGatewayAccount, ApiKey, ApiResource, AttributeDefinition,
-    CloudWatchLogsConfig, Code, Deployment, EndpointConfiguration, Environment, Function,
-    Integration, KeySchemaElement, LogGroup, LoggingConfig, Method, MethodSetting, Permission,
-    PointInTimeRecoverySpecification, Project, ProjectArtifacts, ProjectCache, ProjectEnvironment,
-    ProjectLogsConfig, ProjectSource, ProjectTriggers, RestApi, Role, SourceCredential,
-    SseSpecification, Stage, Table, ThrottleSettings, TimeToLiveSpecification, TracingConfig,
-    UsagePlan, UsagePlanKey, UsagePlanStage, WebhookFilter,
+    AccessLogSetting, ApiGatewayAccount, ApiKey, ApiResource, CloudWatchLogsConfig, Code,
+    Deployment, EndpointConfiguration, Environment, Function, Integration, LogGroup, LoggingConfig,
+    Method, MethodSetting, Permission, Project, ProjectArtifacts, ProjectCache, ProjectEnvironment,
+    ProjectLogsConfig, ProjectSource, ProjectTriggers, RestApi, Role, SourceCredential, Stage,
+    Table, ThrottleSettings, TracingConfig, UsagePlan, UsagePlanKey, UsagePlanStage, WebhookFilter,
 };
 use super::{
     CONDITION_PIPELINE, OUTPUT_API_KEY_ID, OUTPUT_API_URL, OUTPUT_BUILD_PROJECT,
@@ -439,32 +437,13 @@ fn is_secret_name(name: &str) -> bool {
 // --- Tables ---------------------------------------------------------------------
 
 fn table_resource(table: &TableSpec) -> Resource {
-    Resource::new(Table {
-        table_name: Expr::literal(table.table_name.clone()),
-        billing_mode: "PAY_PER_REQUEST",
-        attribute_definitions: vec![AttributeDefinition {
-            attribute_name: "id".to_owned(),
-            attribute_type: "S",
-        }],
-        key_schema: vec![KeySchemaElement {
-            attribute_name: "id".to_owned(),
-            key_type: "HASH",
-        }],
-        point_in_time_recovery_specification: PointInTimeRecoverySpecification {
-            point_in_time_recovery_enabled: true,
-        },
-        time_to_live_specification: TimeToLiveSpecification {
-            attribute_name: "ttl".to_owned(),
-            enabled: true,
-        },
-        sse_specification: SseSpecification { sse_enabled: true },
-    })
-    // The records outlive the stack: a delete or a replacement keeps the
-    // table. RetainExceptOnCreate (not Retain) on delete, so a first deploy
-    // that fails and rolls back removes the empty table it just made, and
-    // `deployer deploy --recreate` does not then fail on "already exists".
-    .policies(DeletionPolicy::RetainExceptOnCreate, DeletionPolicy::Retain)
-    .accepting(&[TABLE_AWS_KEY])
+    Resource::new(Table::keyed_by_id(Expr::literal(table.table_name.clone())))
+        // The records outlive the stack: a delete or a replacement keeps the
+        // table. RetainExceptOnCreate (not Retain) on delete, so a first deploy
+        // that fails and rolls back removes the empty table it just made, and
+        // `deployer deploy --recreate` does not then fail on "already exists".
+        .policies(DeletionPolicy::RetainExceptOnCreate, DeletionPolicy::Retain)
+        .accepting(&[TABLE_AWS_KEY])
 }
 
 /// The item actions the API calls for each operation, and nothing else.
