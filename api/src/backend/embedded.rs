@@ -327,11 +327,7 @@ impl Backend for EmbeddedBackend {
         self.run("get", move |database, table| {
             let transaction = database.begin_read()?;
             let records = transaction.open_table(table)?;
-            let found = records.get(id.as_str())?;
-            Ok(match found {
-                Some(json) => Ok(decode(&id, json.value())?),
-                None => Err(BackendError::NotFound(id)),
-            })
+            Ok(stored(&records, &id)?.ok_or(BackendError::NotFound(id)))
         })
         .await
     }
@@ -381,10 +377,7 @@ impl Backend for EmbeddedBackend {
             let transaction = database.begin_write()?;
             let answer = {
                 let mut records = transaction.open_table(table)?;
-                let current = match records.get(id.as_str())? {
-                    Some(json) => Some(decode(&id, json.value())?),
-                    None => None,
-                };
+                let current = stored(&records, &id)?;
                 match checked(&id, current, &expected) {
                     Err(refusal) => Err(refusal),
                     // Setting nothing writes nothing, as in DynamoDB.
@@ -420,10 +413,7 @@ impl Backend for EmbeddedBackend {
             let transaction = database.begin_write()?;
             let answer = {
                 let mut records = transaction.open_table(table)?;
-                let current = match records.get(id.as_str())? {
-                    Some(json) => Some(decode(&id, json.value())?),
-                    None => None,
-                };
+                let current = stored(&records, &id)?;
                 let answer = checked(&id, current, &expected).map(drop);
                 if answer.is_ok() {
                     records.remove(id.as_str())?;
@@ -478,6 +468,17 @@ fn encode(record: &Record, version: Version) -> Result<Vec<u8>, serde_json::Erro
 }
 
 /// The record and version of a stored entry.
+/// The record stored under `id`, if any, with its version.
+fn stored(
+    records: &impl ReadableTable<&'static str, &'static [u8]>,
+    id: &RecordId,
+) -> Result<Option<Versioned>, StoreFault> {
+    match records.get(id.as_str())? {
+        Some(json) => Ok(Some(decode(id, json.value())?)),
+        None => Ok(None),
+    }
+}
+
 fn decode(id: &RecordId, json: &[u8]) -> Result<Versioned, CorruptEntry> {
     let mut record: Record =
         serde_json::from_slice(json).map_err(|source| CorruptEntry::Record {
