@@ -12,10 +12,10 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use crate::backend::Backend;
 use crate::backend::dynamodb::DynamoDbBackend;
 use crate::backend::embedded::{EmbeddedStore, EmbeddedStoreError};
 use crate::backend::memory::MemoryBackend;
+use crate::backend::{Backend, BackendError};
 use crate::config::{AppConfig, BackendKind, Operation};
 use crate::record::{InvalidBody, NewRecord, Record, check_protected};
 
@@ -81,6 +81,11 @@ pub enum MapperError {
         resource: String,
         backend: BackendKind,
     },
+    #[error("resource `{resource}`: its seed records cannot be loaded")]
+    MemorySeed {
+        resource: String,
+        source: BackendError,
+    },
     #[error("resource `{resource}` cannot be served from the embedded store")]
     EmbeddedStore {
         resource: String,
@@ -110,7 +115,14 @@ impl ResourceMap {
                 None => Ok(Vec::new()),
             };
             let backend: Arc<dyn Backend> = match (declared.backend, dynamodb) {
-                (BackendKind::Memory, _) => Arc::new(MemoryBackend::with_records(seed()?)),
+                (BackendKind::Memory, _) => {
+                    Arc::new(MemoryBackend::with_records(seed()?).map_err(|source| {
+                        MapperError::MemorySeed {
+                            resource: name.clone(),
+                            source,
+                        }
+                    })?)
+                }
                 (BackendKind::Dynamodb, DynamoDbTarget::Aws { client, stack_name }) => {
                     // Seeding real tables is the deployer's job, never a start-up side effect.
                     Arc::new(DynamoDbBackend::new(

@@ -18,7 +18,7 @@ use crate::config::Operation;
 use crate::mapper::ResourceMap;
 use crate::query::{DEFAULT_LIMIT, MAX_FIELD_NAME_LEN, MAX_FIELDS, MAX_FILTERS, MAX_LIMIT};
 use crate::record::{MAX_ATTRIBUTE_NAME_LEN, MAX_ATTRIBUTES, MAX_BODY_BYTES, MAX_ID_LEN};
-use crate::router::MAX_ENTITY_TAGS;
+use crate::router::{MAX_ENTITY_TAGS, json_response};
 
 /// The OpenAPI version of [`document`]: 3.1, whose schemas are JSON Schema
 /// 2020-12, because 3.0 cannot state the attribute-name limits (`propertyNames`).
@@ -60,14 +60,7 @@ impl ApiDescription {
 
     /// `GET /openapi.json`.
     pub fn json_response(&self) -> Response {
-        (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            self.json.clone(),
-        )
-            .into_response()
+        json_response(self.json.clone())
     }
 }
 

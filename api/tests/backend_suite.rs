@@ -42,7 +42,7 @@ async fn things(kind: Kind, seed: Vec<Value>) -> Option<Router> {
         .map(|record| NewRecord::from_body(record.to_string().as_bytes()).unwrap())
         .collect();
     let backend: Arc<dyn Backend> = match kind {
-        Kind::Memory => Arc::new(MemoryBackend::with_records(seed)),
+        Kind::Memory => Arc::new(MemoryBackend::with_records(seed).unwrap()),
         Kind::Embedded => {
             let dir = std::env::temp_dir().join(format!("api-suite-{}", uuid::Uuid::new_v4()));
             let store = EmbeddedStore::open(&dir.join("api.redb")).unwrap();

@@ -42,7 +42,7 @@ fn app_with_things(count: usize) -> Router {
         )
         .unwrap()
     });
-    let backend = Arc::new(MemoryBackend::with_records(records));
+    let backend = Arc::new(MemoryBackend::with_records(records).unwrap());
     router(ResourceMap::default().with("things", Resource::new(backend)))
 }
 

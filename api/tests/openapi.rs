@@ -41,7 +41,7 @@ fn repository_resources() -> ResourceMap {
 /// `things` allowing everything (`ttl` protected), `audit` read-only, `inbox` create-only.
 fn mixed_resources() -> ResourceMap {
     let resource = |operations: Vec<Operation>| Resource {
-        backend: Arc::new(MemoryBackend::with_records(Vec::new())),
+        backend: Arc::new(MemoryBackend::with_records(Vec::new()).unwrap()),
         operations,
         protected: Vec::new(),
     };

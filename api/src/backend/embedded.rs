@@ -745,7 +745,7 @@ mod tests {
         };
         let dir = ScratchDir::new();
         let (_store, embedded) = open_users(&dir, records().collect());
-        let memory = MemoryBackend::with_records(records());
+        let memory = MemoryBackend::with_records(records()).unwrap();
 
         for raw in [
             "",

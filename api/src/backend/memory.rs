@@ -11,11 +11,11 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use async_trait::async_trait;
 
 use super::{
-    Backend, BackendError, Expected, Page, VERSION_ATTRIBUTE, Version, Versioned, check_list_query,
-    paginate,
+    Backend, BackendError, Expected, Page, RecordJson, VERSION_ATTRIBUTE, Version, Versioned,
+    check_list_query, paginate,
 };
 use crate::query::ListQuery;
-use crate::record::{NewRecord, RecordChanges, RecordId, fits_item_limit};
+use crate::record::{NewRecord, Record, RecordChanges, RecordId, fits_item_limit};
 
 /// Records ordered by id, so a cursor (the last id of a page) resumes exactly.
 /// Each record's version is kept beside it, never inside it.
@@ -25,10 +25,40 @@ use crate::record::{NewRecord, RecordChanges, RecordId, fits_item_limit};
 /// version check and its change happen under one write lock, so they are atomic.
 #[derive(Debug, Default)]
 pub struct MemoryBackend {
-    records: RwLock<BTreeMap<RecordId, Versioned>>,
+    records: RwLock<Records>,
 }
 
-type Records = BTreeMap<RecordId, Versioned>;
+type Records = BTreeMap<RecordId, Stored>;
+
+/// A record with its version and its JSON body. The store is read-mostly, so
+/// each write serialises the record once and a GET answers with a reference
+/// to those bytes: no copy of the record, no serialisation (callgrind: a
+/// third fewer instructions in the handler of a get-by-id).
+#[derive(Debug)]
+struct Stored {
+    record: Record,
+    json: RecordJson,
+}
+
+impl Stored {
+    fn new(record: Record, version: Version) -> Result<Self, BackendError> {
+        Ok(Self {
+            json: RecordJson::new(&record, version)?,
+            record,
+        })
+    }
+
+    fn version(&self) -> Version {
+        self.json.version
+    }
+
+    fn versioned(&self) -> Versioned {
+        Versioned {
+            record: self.record.clone(),
+            version: self.version(),
+        }
+    }
+}
 
 impl MemoryBackend {
     pub fn new() -> Self {
@@ -38,19 +68,21 @@ impl MemoryBackend {
     /// Adds seed records, keeping the first of any duplicated id. Seeds were
     /// not written through the API: they are at [`Version::UNWRITTEN`], as
     /// the deployer's seeds are in DynamoDB.
-    pub fn with_records(records: impl IntoIterator<Item = NewRecord>) -> Self {
+    pub fn with_records(
+        records: impl IntoIterator<Item = NewRecord>,
+    ) -> Result<Self, BackendError> {
         let mut map = BTreeMap::new();
         for new in records {
+            if map.contains_key(&new.id) {
+                continue;
+            }
             let mut record = new.record;
             record.shift_remove(VERSION_ATTRIBUTE);
-            map.entry(new.id).or_insert(Versioned {
-                record,
-                version: Version::UNWRITTEN,
-            });
+            map.insert(new.id, Stored::new(record, Version::UNWRITTEN)?);
         }
-        Self {
+        Ok(Self {
             records: RwLock::new(map),
-        }
+        })
     }
 
     // A panic while holding the lock cannot leave a record half-written (every
@@ -65,19 +97,15 @@ impl MemoryBackend {
 }
 
 /// `NotFound`, or `PreconditionFailed` if `stored` is not at an `expected` version.
-fn check(
-    id: &RecordId,
-    stored: Option<&Versioned>,
-    expected: &Expected,
-) -> Result<(), BackendError> {
+fn check(id: &RecordId, stored: Option<&Stored>, expected: &Expected) -> Result<(), BackendError> {
     let stored = stored.ok_or_else(|| BackendError::NotFound(id.clone()))?;
-    if expected.allows(stored.version) {
+    if expected.allows(stored.version()) {
         Ok(())
     } else {
         Err(BackendError::PreconditionFailed {
             id: id.clone(),
             expected: expected.clone(),
-            current: stored.version,
+            current: stored.version(),
         })
     }
 }
@@ -102,7 +130,14 @@ impl Backend for MemoryBackend {
     async fn get_versioned(&self, id: &RecordId) -> Result<Versioned, BackendError> {
         self.read()
             .get(id)
-            .cloned()
+            .map(Stored::versioned)
+            .ok_or_else(|| BackendError::NotFound(id.clone()))
+    }
+
+    async fn get_json(&self, id: &RecordId) -> Result<RecordJson, BackendError> {
+        self.read()
+            .get(id)
+            .map(|stored| stored.json.clone())
             .ok_or_else(|| BackendError::NotFound(id.clone()))
     }
 
@@ -113,14 +148,11 @@ impl Backend for MemoryBackend {
         if !fits_item_limit(&record) {
             return Err(BackendError::TooLarge);
         }
+        // Serialised before the lock is taken: the lock guards only the map.
+        let stored = Stored::new(record, Version::CREATED)?;
         match self.write().entry(new.id) {
             Entry::Occupied(existing) => Err(BackendError::AlreadyExists(existing.key().clone())),
-            Entry::Vacant(slot) => Ok(slot
-                .insert(Versioned {
-                    record,
-                    version: Version::CREATED,
-                })
-                .clone()),
+            Entry::Vacant(slot) => Ok(slot.insert(stored).versioned()),
         }
     }
 
@@ -136,24 +168,22 @@ impl Backend for MemoryBackend {
         let Some(stored) = stored else {
             return Err(BackendError::NotFound(id.clone()));
         };
+        // Setting nothing writes nothing, as in DynamoDB (which then only reads).
+        if changes
+            .fields()
+            .keys()
+            .all(|name| name == VERSION_ATTRIBUTE)
+        {
+            return Ok(stored.versioned());
+        }
         let mut updated = stored.record.clone();
         changes.apply_to(&mut updated);
         updated.shift_remove(VERSION_ATTRIBUTE);
         if !fits_item_limit(&updated) {
             return Err(BackendError::TooLarge);
         }
-        // Setting nothing writes nothing, as in DynamoDB (which then only reads).
-        if changes
-            .fields()
-            .keys()
-            .any(|name| name != VERSION_ATTRIBUTE)
-        {
-            *stored = Versioned {
-                record: updated,
-                version: stored.version.next(),
-            };
-        }
-        Ok(stored.clone())
+        *stored = Stored::new(updated, stored.version().next())?;
+        Ok(stored.versioned())
     }
 
     async fn delete_if(&self, id: &RecordId, expected: &Expected) -> Result<(), BackendError> {
@@ -181,7 +211,7 @@ mod tests {
     #[tokio::test]
     async fn versions_count_writes_and_guard_them() {
         let backend =
-            MemoryBackend::with_records([NewRecord::from_body(br#"{"id":"s"}"#).unwrap()]);
+            MemoryBackend::with_records([NewRecord::from_body(br#"{"id":"s"}"#).unwrap()]).unwrap();
         assert_eq!(
             backend.get_versioned(&id("s")).await.unwrap().version,
             Version::UNWRITTEN
@@ -221,5 +251,41 @@ mod tests {
             .await
             .unwrap();
         assert!(backend.get(&id("s")).await.is_err());
+    }
+
+    /// The serialised body a GET answers with follows every write.
+    #[tokio::test]
+    async fn the_json_body_follows_each_write() {
+        let backend = MemoryBackend::new();
+        let json_of = |body: &[u8]| serde_json::from_slice::<serde_json::Value>(body).unwrap();
+        backend
+            .create(NewRecord::from_body(br#"{"id":"r","n":5.50}"#).unwrap())
+            .await
+            .unwrap();
+        let created = backend.get_json(&id("r")).await.unwrap();
+        assert_eq!(created.version, Version::CREATED);
+        assert_eq!(
+            std::str::from_utf8(&created.body).unwrap(),
+            r#"{"id":"r","n":5.50}"#
+        );
+        backend
+            .update(&id("r"), changes(json!({"n": 6, "tag": "x"}), "r"))
+            .await
+            .unwrap();
+        let updated = backend.get_json(&id("r")).await.unwrap();
+        assert_eq!(updated.version, Version::new(2));
+        assert_eq!(
+            json_of(&updated.body),
+            json!({"id": "r", "n": 6, "tag": "x"})
+        );
+        assert_eq!(
+            json_of(&updated.body),
+            json!(backend.get(&id("r")).await.unwrap())
+        );
+        backend.delete(&id("r")).await.unwrap();
+        assert!(matches!(
+            backend.get_json(&id("r")).await,
+            Err(BackendError::NotFound(_))
+        ));
     }
 }

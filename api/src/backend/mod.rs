@@ -16,6 +16,7 @@ use std::borrow::Borrow;
 use std::fmt;
 
 use async_trait::async_trait;
+use axum::body::Bytes;
 use thiserror::Error;
 
 use crate::cursor::Cursor;
@@ -74,6 +75,24 @@ impl fmt::Display for Version {
 pub struct Versioned {
     pub record: Record,
     pub version: Version,
+}
+
+/// A record as the JSON body a GET answers with, and its version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordJson {
+    pub body: Bytes,
+    pub version: Version,
+}
+
+impl RecordJson {
+    pub fn new(record: &Record, version: Version) -> Result<Self, BackendError> {
+        let body =
+            serde_json::to_vec(record).map_err(|error| BackendError::Internal(Box::new(error)))?;
+        Ok(Self {
+            body: Bytes::from(body),
+            version,
+        })
+    }
 }
 
 /// What a write requires of the stored record's version (HTTP `If-Match`).
@@ -182,6 +201,13 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Refuses, with [`check_list_query`], a filter on [`VERSION_ATTRIBUTE`].
     async fn list(&self, query: &ListQuery) -> Result<Page, BackendError>;
     async fn get_versioned(&self, id: &RecordId) -> Result<Versioned, BackendError>;
+    /// The record as the JSON body that answers a GET. By default its
+    /// [`get_versioned`](Self::get_versioned) record serialised; a backend
+    /// that keeps records serialised answers without copying or serialising.
+    async fn get_json(&self, id: &RecordId) -> Result<RecordJson, BackendError> {
+        let Versioned { record, version } = self.get_versioned(id).await?;
+        RecordJson::new(&record, version)
+    }
     /// Stores `new` at [`Version::CREATED`] if no record has its id; returns
     /// the stored record.
     async fn create_versioned(&self, new: NewRecord) -> Result<Versioned, BackendError>;

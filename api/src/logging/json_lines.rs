@@ -204,18 +204,33 @@ fn push_json_string(out: &mut String, value: &str) {
     out.push('"');
 }
 
+/// The bytes a JSON string escapes: `"`, `\` and the control characters.
+const NEEDS_ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        table[byte] = true;
+        byte += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
 /// Appends `value` with JSON string escaping; runs needing none are copied whole.
 fn escape_into(out: &mut String, value: &str) {
     let mut unescaped_from = 0;
     for (index, byte) in value.bytes().enumerate() {
+        if !NEEDS_ESCAPE[usize::from(byte)] {
+            continue;
+        }
         let escape = match byte {
             b'"' => "\\\"",
             b'\\' => "\\\\",
             b'\n' => "\\n",
             b'\r' => "\\r",
             b'\t' => "\\t",
-            0x00..=0x1f => "",
-            _ => continue,
+            _ => "",
         };
         // Only ASCII bytes are escaped, so `index` is a char boundary.
         out.push_str(&value[unescaped_from..index]);
