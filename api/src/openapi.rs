@@ -1,14 +1,17 @@
 //! The OpenAPI 3.1 description of the API, served at `/openapi.json`, and the
 //! `/docs` page that renders it.
 //!
-//! The document is built once, by [`document`], from the same [`ResourceMap`]
-//! the handlers serve: a path pair per resource, with only the operations the
+//! The document is built once, by [`document`], on its first request, from
+//! the same [`ResourceMap`] the handlers serve: a path pair per resource, with only the operations the
 //! resource allows, so the description cannot drift from what is routed. The
 //! limits it states are the constants the parsers enforce ([`crate::record`],
 //! [`crate::query`]). schemathesis (`make schemathesis`) checks the server
 //! against it, so every schema here says exactly what the server accepts and
 //! answers, no more and no less.
 
+use std::sync::{Arc, OnceLock};
+
+use axum::body::Bytes;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
@@ -45,22 +48,30 @@ fn entity_tags_pattern() -> String {
     )
 }
 
-/// The document and the page, rendered once at start-up.
-#[derive(Debug, Clone)]
+/// The document of a resource map, rendered on its first request and kept.
+/// Not at start-up: building it was 40% of a start-up's instructions
+/// (callgrind), and most processes, Lambda environments above all, never
+/// serve it.
+#[derive(Debug)]
 pub struct ApiDescription {
-    json: axum::body::Bytes,
+    resources: Arc<ResourceMap>,
+    json: OnceLock<Bytes>,
 }
 
 impl ApiDescription {
-    pub fn new(resources: &ResourceMap) -> Self {
+    pub fn new(resources: Arc<ResourceMap>) -> Self {
         Self {
-            json: document(resources).to_string().into(),
+            resources,
+            json: OnceLock::new(),
         }
     }
 
     /// `GET /openapi.json`.
     pub fn json_response(&self) -> Response {
-        json_response(self.json.clone())
+        let json = self
+            .json
+            .get_or_init(|| document(&self.resources).to_string().into());
+        json_response(json.clone())
     }
 }
 

@@ -29,9 +29,9 @@ pub static NEXT_OFFSET_HEADER: HeaderName = HeaderName::from_static("next-offset
 
 /// Builds the application over `resources`.
 pub fn router(resources: ResourceMap) -> Router {
-    // Described once, from the map the handlers serve: it cannot drift.
-    let description = ApiDescription::new(&resources);
     let state = Arc::new(resources);
+    // Described from the map the handlers serve: it cannot drift.
+    let description = Arc::new(ApiDescription::new(Arc::clone(&state)));
     // Each route is also served with a trailing slash, without a redirect:
     // behind API Gateway a redirect would drop the `/prod` stage.
     Router::new()
