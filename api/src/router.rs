@@ -72,8 +72,8 @@ async fn list(
     let Path(name) = path?;
     let resource = find(&resources, &name, Operation::List, &method, &uri)?;
     let query = ListQuery::parse(raw_query.as_deref())?;
-    let page = resource.backend.list(&query).await?;
-    let mut response = Json(page.records).into_response();
+    let page = resource.backend.list_json(&query).await?;
+    let mut response = json_response(page.body);
     if let Some(next) = page.next {
         add_next_page_headers(&mut response, &next, raw_query.as_deref());
     }

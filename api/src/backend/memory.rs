@@ -11,8 +11,8 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use async_trait::async_trait;
 
 use super::{
-    Backend, BackendError, Expected, Page, RecordJson, VERSION_ATTRIBUTE, Version, Versioned,
-    check_list_query, paginate,
+    Backend, BackendError, Expected, Page, PageJson, RecordJson, VERSION_ATTRIBUTE, Version,
+    Versioned, check_list_query, paginate, select_page,
 };
 use crate::query::ListQuery;
 use crate::record::{NewRecord, Record, RecordChanges, RecordId, fits_item_limit};
@@ -96,6 +96,18 @@ impl MemoryBackend {
     }
 }
 
+/// The records after the query's cursor, in id order.
+fn after_cursor<'a>(
+    records: &'a Records,
+    query: &ListQuery,
+) -> impl Iterator<Item = (&'a RecordId, &'a Stored)> {
+    let start = match &query.after {
+        Some(cursor) => Bound::Excluded(cursor.last_id()),
+        None => Bound::Unbounded,
+    };
+    records.range::<RecordId, _>((start, Bound::Unbounded))
+}
+
 /// `NotFound`, or `PreconditionFailed` if `stored` is not at an `expected` version.
 fn check(id: &RecordId, stored: Option<&Stored>, expected: &Expected) -> Result<(), BackendError> {
     let stored = stored.ok_or_else(|| BackendError::NotFound(id.clone()))?;
@@ -115,16 +127,38 @@ impl Backend for MemoryBackend {
     async fn list(&self, query: &ListQuery) -> Result<Page, BackendError> {
         check_list_query(query)?;
         let records = self.read();
-        let start = match &query.after {
-            Some(cursor) => Bound::Excluded(cursor.last_id()),
-            None => Bound::Unbounded,
-        };
         Ok(paginate(
-            records
-                .range::<RecordId, _>((start, Bound::Unbounded))
-                .map(|(id, stored)| (id, &stored.record)),
+            after_cursor(&records, query).map(|(id, stored)| (id, &stored.record)),
             query,
         ))
+    }
+
+    /// Without `fields`, the page is the kept bodies joined into an array:
+    /// no record is copied or serialised.
+    async fn list_json(&self, query: &ListQuery) -> Result<PageJson, BackendError> {
+        if query.fields.is_some() {
+            return PageJson::new(&self.list(query).await?);
+        }
+        check_list_query(query)?;
+        let records = self.read();
+        let (selected, next) = select_page(after_cursor(&records, query), query, |stored| {
+            &stored.record
+        });
+        let bodies = selected.iter().map(|stored| &stored.json.body);
+        let mut array =
+            Vec::with_capacity(bodies.clone().map(|body| body.len() + 1).sum::<usize>() + 2);
+        array.push(b'[');
+        for (index, body) in bodies.enumerate() {
+            if index > 0 {
+                array.push(b',');
+            }
+            array.extend_from_slice(body);
+        }
+        array.push(b']');
+        Ok(PageJson {
+            body: array.into(),
+            next,
+        })
     }
 
     async fn get_versioned(&self, id: &RecordId) -> Result<Versioned, BackendError> {
@@ -287,5 +321,50 @@ mod tests {
             backend.get_json(&id("r")).await,
             Err(BackendError::NotFound(_))
         ));
+    }
+
+    /// The joined bodies are the page `list` returns, serialised.
+    #[tokio::test]
+    async fn a_page_of_kept_bodies_is_the_page_serialised() {
+        let backend = MemoryBackend::with_records((0..9).map(|n| {
+            let body = json!({"id": format!("r{n}"), "n": n, "odd": n % 2 == 1, "x": 1.50});
+            NewRecord::from_body(body.to_string().as_bytes()).unwrap()
+        }))
+        .unwrap();
+        let mut queries = vec![
+            "",
+            "limit=3",
+            "limit=9",
+            "limit=100",
+            "filters=odd:eq:true",
+            "filters=odd:eq:true&limit=2",
+            "filters=n:gt:100",
+            "fields=n&limit=4",
+        ]
+        .into_iter()
+        .map(|raw| ListQuery::parse(Some(raw)).unwrap())
+        .collect::<Vec<_>>();
+        // And the second page of each.
+        for query in queries.clone() {
+            if let Some(next) = backend.list(&query).await.unwrap().next {
+                queries.push(ListQuery {
+                    after: Some(next),
+                    ..query
+                });
+            }
+        }
+        for query in &queries {
+            let page = backend.list(query).await.unwrap();
+            let joined = backend.list_json(query).await.unwrap();
+            assert_eq!(
+                serde_json::from_slice::<serde_json::Value>(&joined.body).unwrap(),
+                json!(page.records),
+                "{query:?}"
+            );
+            assert_eq!(joined.next, page.next, "{query:?}");
+        }
+        let empty = MemoryBackend::new();
+        let joined = empty.list_json(&ListQuery::default()).await.unwrap();
+        assert_eq!(&joined.body[..], b"[]");
     }
 }

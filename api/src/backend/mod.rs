@@ -95,6 +95,25 @@ impl RecordJson {
     }
 }
 
+/// One page of a list as the JSON array that answers it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageJson {
+    pub body: Bytes,
+    /// Where the next page starts; `None` when no further record may exist.
+    pub next: Option<Cursor>,
+}
+
+impl PageJson {
+    pub fn new(page: &Page) -> Result<Self, BackendError> {
+        let body = serde_json::to_vec(&page.records)
+            .map_err(|error| BackendError::Internal(Box::new(error)))?;
+        Ok(Self {
+            body: Bytes::from(body),
+            next: page.next.clone(),
+        })
+    }
+}
+
 /// What a write requires of the stored record's version (HTTP `If-Match`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Expected {
@@ -200,6 +219,11 @@ pub enum BackendError {
 pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Refuses, with [`check_list_query`], a filter on [`VERSION_ATTRIBUTE`].
     async fn list(&self, query: &ListQuery) -> Result<Page, BackendError>;
+    /// [`list`](Self::list) as the JSON array that answers it: by default the
+    /// page serialised; the memory backend joins the bodies it keeps.
+    async fn list_json(&self, query: &ListQuery) -> Result<PageJson, BackendError> {
+        PageJson::new(&self.list(query).await?)
+    }
     async fn get_versioned(&self, id: &RecordId) -> Result<Versioned, BackendError>;
     /// The record as the JSON body that answers a GET. By default its
     /// [`get_versioned`](Self::get_versioned) record serialised; a backend
@@ -267,24 +291,40 @@ where
     K: Borrow<RecordId>,
     R: Borrow<Record>,
 {
-    let mut page = Page::default();
+    let (selected, next) = select_page(ordered, query, |record| record.borrow());
+    let records = selected
+        .iter()
+        .map(|record| match &query.fields {
+            Some(fields) => project(record.borrow(), fields),
+            None => record.borrow().clone(),
+        })
+        .collect();
+    Page { records, next }
+}
+
+/// [`paginate`]'s selection, before any projection: the entries of a page
+/// (`record_of` gives each one's record) and the next page's cursor.
+pub fn select_page<K, T>(
+    ordered: impl IntoIterator<Item = (K, T)>,
+    query: &ListQuery,
+    record_of: impl Fn(&T) -> &Record,
+) -> (Vec<T>, Option<Cursor>)
+where
+    K: Borrow<RecordId>,
+{
+    let mut selected = Vec::new();
     let mut ordered = ordered.into_iter();
-    for (id, record) in ordered.by_ref() {
-        let record = record.borrow();
+    for (id, entry) in ordered.by_ref() {
+        let record = record_of(&entry);
         if !query.filters.iter().all(|filter| filter.matches(record)) {
             continue;
         }
-        page.records.push(match &query.fields {
-            Some(fields) => project(record, fields),
-            None => record.clone(),
-        });
-        if page.records.len() == query.limit {
+        selected.push(entry);
+        if selected.len() == query.limit {
             // A full page ending on the last record has no successor.
-            if ordered.next().is_some() {
-                page.next = Some(Cursor::after(id.borrow()));
-            }
-            break;
+            let next = ordered.next().is_some().then(|| Cursor::after(id.borrow()));
+            return (selected, next);
         }
     }
-    page
+    (selected, None)
 }
