@@ -1,9 +1,10 @@
 //! The `api` binary: the same router under the Lambda runtime or on a socket.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+#[cfg(feature = "embedded-store")]
 use api::backend::embedded::EmbeddedStore;
 use api::config::{BackendKind, RESOURCES_ENV};
 use api::mapper::DynamoDbTarget;
@@ -102,16 +103,29 @@ async fn main() -> anyhow::Result<()> {
 async fn dynamodb_target(choice: DynamoDbChoice, cli: &Cli) -> anyhow::Result<DynamoDbTarget> {
     Ok(match choice {
         DynamoDbChoice::Aws => {
-            let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let sdk_config = api::backend::dynamodb::sdk_config().await;
             DynamoDbTarget::Aws {
                 client: aws_sdk_dynamodb::Client::new(&sdk_config),
                 stack_name: cli.stack_name.clone(),
             }
         }
-        DynamoDbChoice::Embedded => {
-            DynamoDbTarget::Embedded(EmbeddedStore::open(&cli.data_dir.join("api.redb"))?)
-        }
+        DynamoDbChoice::Embedded => embedded_store(&cli.data_dir)?,
     })
+}
+
+#[cfg(feature = "embedded-store")]
+fn embedded_store(data_dir: &Path) -> anyhow::Result<DynamoDbTarget> {
+    Ok(DynamoDbTarget::Embedded(EmbeddedStore::open(
+        &data_dir.join("api.redb"),
+    )?))
+}
+
+#[cfg(not(feature = "embedded-store"))]
+fn embedded_store(_data_dir: &Path) -> anyhow::Result<DynamoDbTarget> {
+    anyhow::bail!(
+        "this build of `api` has no embedded store (it was built without the \
+         `embedded-store` feature, as the Lambda zip is): use --dynamodb aws"
+    )
 }
 
 /// `infra/` beside the executable: where the Lambda zip carries seed files.
@@ -128,6 +142,7 @@ fn describe(config: &AppConfig, dynamodb: &DynamoDbTarget) -> String {
         .resources
         .iter()
         .map(|(name, resource)| match (resource.backend, dynamodb) {
+            #[cfg(feature = "embedded-store")]
             (BackendKind::Dynamodb, DynamoDbTarget::Embedded(store)) => {
                 format!(
                     "{name} (dynamodb: embedded store {}, not AWS)",

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use crate::backend::dynamodb::DynamoDbBackend;
+#[cfg(feature = "embedded-store")]
 use crate::backend::embedded::{EmbeddedStore, EmbeddedStoreError};
 use crate::backend::memory::MemoryBackend;
 use crate::backend::{Backend, BackendError};
@@ -67,6 +68,7 @@ pub enum DynamoDbTarget {
         stack_name: String,
     },
     /// The local embedded store, seeded from the resources' seed files.
+    #[cfg(feature = "embedded-store")]
     Embedded(EmbeddedStore),
 }
 
@@ -86,6 +88,7 @@ pub enum MapperError {
         resource: String,
         source: BackendError,
     },
+    #[cfg(feature = "embedded-store")]
     #[error("resource `{resource}` cannot be served from the embedded store")]
     EmbeddedStore {
         resource: String,
@@ -130,6 +133,7 @@ impl ResourceMap {
                         declared.table_name(name, stack_name),
                     ))
                 }
+                #[cfg(feature = "embedded-store")]
                 (BackendKind::Dynamodb, DynamoDbTarget::Embedded(store)) => {
                     Arc::new(store.resource(name, seed()?).map_err(|source| {
                         MapperError::EmbeddedStore {

@@ -4,11 +4,12 @@
 use std::path::Path;
 use std::time::SystemTime;
 
-/// `[profile.release]`'s settings, `key = value` joined by `, `.
-pub fn release_profile(cargo_toml: &str) -> String {
+/// The settings of `[profile.<name>]`, `key = value` joined by `, `.
+pub fn profile_settings(cargo_toml: &str, name: &str) -> String {
+    let header = format!("[profile.{name}]");
     cargo_toml
         .lines()
-        .skip_while(|line| line.trim() != "[profile.release]")
+        .skip_while(|line| line.trim() != header)
         .skip(1)
         .map(str::trim)
         .take_while(|line| !line.starts_with('['))
@@ -37,12 +38,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_release_profile_is_read_from_cargo_toml() {
-        let toml = "[workspace]\nmembers = []\n\n[profile.release]\nlto = true\n# why\ncodegen-units = 1\nopt-level = \"s\"\n\n[profile.dev]\ndebug = 0\n";
+    fn a_profile_is_read_from_cargo_toml() {
+        let toml = "[workspace]\nmembers = []\n\n[profile.release]\nlto = true\n# why\ncodegen-units = 1\nopt-level = \"s\"\n\n[profile.lambda]\ninherits = \"release\"\nopt-level = \"z\"\n";
         assert_eq!(
-            release_profile(toml),
+            profile_settings(toml, "release"),
             "lto = true, codegen-units = 1, opt-level = \"s\""
         );
-        assert_eq!(release_profile("[workspace]\n"), "");
+        assert_eq!(
+            profile_settings(toml, "lambda"),
+            "inherits = \"release\", opt-level = \"z\""
+        );
+        assert_eq!(profile_settings("[workspace]\n", "release"), "");
     }
 }

@@ -24,6 +24,7 @@ use crate::query::{ListQuery, project};
 use crate::record::{MAX_ITEM_BYTES, NewRecord, Record, RecordChanges, RecordId};
 
 pub mod dynamodb;
+#[cfg(feature = "embedded-store")]
 pub mod embedded;
 pub mod memory;
 

@@ -35,7 +35,7 @@ pub async fn emulator_config() -> Option<aws_config::SdkConfig> {
         matches!(host, "127.0.0.1" | "localhost" | "[::1]"),
         "AWS_ENDPOINT_URL={endpoint} is not a loopback address; tests never leave this machine"
     );
-    Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+    Some(api::backend::dynamodb::sdk_config().await)
 }
 
 /// A table name no other test (or earlier run) uses.

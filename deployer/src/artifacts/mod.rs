@@ -157,9 +157,12 @@ pub async fn build_lambda_zip(workspace_root: &Path, arch: Arch) -> Result<PathB
     Ok(workspace_root.join(BUILT_ZIP))
 }
 
-/// The arguments after `cargo`: a release build of the api package for
-/// `arch`, zipped with the seed directory, into `target/lambda` wherever
+/// The arguments after `cargo`: a build of the api package with the `lambda`
+/// profile (release, optimised for size) for `arch`, without its default
+/// features (the local-only embedded store),
+/// zipped with the seed directory, into `target/lambda` wherever
 /// `CARGO_TARGET_DIR` points (so [`BUILT_ZIP`] is always where it lands).
+/// `make lambda` runs the same build.
 pub fn build_arguments(arch: Arch) -> Vec<String> {
     let arch_flag = match arch {
         Arch::Arm64 => "--arm64",
@@ -168,12 +171,14 @@ pub fn build_arguments(arch: Arch) -> Vec<String> {
     [
         "lambda",
         "build",
-        "--release",
+        "--profile",
+        "lambda",
         arch_flag,
         "--output-format",
         "zip",
         "--package",
         LAMBDA_PACKAGE,
+        "--no-default-features",
         "--include",
         SEED_DIR,
         "--lambda-dir",
@@ -447,8 +452,8 @@ mod tests {
         let joined = |arch| build_arguments(arch).join(" ");
         assert_eq!(
             joined(Arch::Arm64),
-            "lambda build --release --arm64 --output-format zip --package api \
-             --include infra/seed --lambda-dir target/lambda"
+            "lambda build --profile lambda --arm64 --output-format zip --package api \
+             --no-default-features --include infra/seed --lambda-dir target/lambda"
         );
         assert!(joined(Arch::X86_64).contains(" --x86-64 "));
     }

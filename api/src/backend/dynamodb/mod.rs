@@ -37,6 +37,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_smithy_http_client::tls;
 
 use super::{
     Backend, BackendError, Expected, Page, VERSION_ATTRIBUTE, Version, Versioned, check_list_query,
@@ -54,6 +55,22 @@ pub use error::TableError;
 use attribute::{Item, item_to_record, item_version, versioned_item};
 use error::backend_error;
 use expression::{ID_ABSENT, ScanExpressions, UpdateExpressions, WriteCondition, id_name};
+
+/// The AWS configuration for DynamoDB: the standard chain (environment,
+/// profiles, the Lambda execution role's variables, `AWS_ENDPOINT_URL`), over
+/// an HTTPS client on rustls with ring. The SDK's default client uses aws-lc,
+/// which is larger: ring keeps the Lambda zip under 3 MB.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(https)
+        .load()
+        .await
+}
 
 /// Most Scan calls one filtered page makes. A filter that matches rarely
 /// would otherwise scan the whole table within one request; with this bound
