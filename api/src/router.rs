@@ -52,8 +52,13 @@ pub fn router(resources: ResourceMap) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn(trace_requests))
+        // One `layer` call, not one per layer: axum wraps every route once
+        // per call, in a boxed service whose future is boxed on every request
+        // (callgrind: a tenth of a get-by-id's instructions with two calls).
+        .layer((
+            middleware::from_fn(trace_requests),
+            DefaultBodyLimit::max(MAX_BODY_BYTES),
+        ))
 }
 
 type Resources = State<Arc<ResourceMap>>;
@@ -281,7 +286,8 @@ pub fn etag(version: Version) -> String {
 }
 
 fn add_etag(response: &mut Response, version: Version) {
-    if let Ok(value) = HeaderValue::from_str(&etag(version)) {
+    // From the String itself: `from_str` would copy it.
+    if let Ok(value) = HeaderValue::try_from(etag(version)) {
         response.headers_mut().insert(header::ETAG, value);
     }
 }

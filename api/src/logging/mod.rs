@@ -80,7 +80,7 @@ pub async fn trace_requests(request: Request, next: Next) -> Response {
         latency_ms,
         "request"
     );
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
+    if let Ok(value) = HeaderValue::try_from(request_id) {
         response
             .headers_mut()
             .insert(REQUEST_ID_HEADER.clone(), value);
