@@ -9,12 +9,16 @@ mod json_lines;
 
 pub use json_lines::{JsonLines, LineSink};
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use axum::middleware::Next;
 use axum::response::Response;
+use tower::{Layer, Service};
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::filter::Targets;
@@ -57,35 +61,69 @@ pub fn current_request_id() -> String {
         .unwrap_or_else(|_| "-".to_owned())
 }
 
-/// Middleware: assigns the request id and logs the request once it is answered.
-pub async fn trace_requests(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let request_id =
-        caller_request_id(request.headers()).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
+/// The middleware that assigns each request its id and logs the request
+/// once it is answered. A tower [`Layer`] of its own rather than axum's
+/// `middleware::from_fn`, which clones the inner service into a new boxed
+/// service on every request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TraceRequestsLayer;
 
-    let mut response = REQUEST_ID
-        .scope(request_id.clone(), next.run(request))
-        .await;
+impl<S> Layer<S> for TraceRequestsLayer {
+    type Service = TraceRequests<S>;
 
-    let status = response.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    // Fields as `&str`, not `%` (Display): recorded as strings, not formatted.
-    tracing::info!(
-        request_id = request_id.as_str(),
-        method = method.as_str(),
-        path = path.as_str(),
-        status,
-        latency_ms,
-        "request"
-    );
-    if let Ok(value) = HeaderValue::try_from(request_id) {
-        response
-            .headers_mut()
-            .insert(REQUEST_ID_HEADER.clone(), value);
+    fn layer(&self, inner: S) -> Self::Service {
+        TraceRequests { inner }
     }
-    response
+}
+
+/// The service of [`TraceRequestsLayer`].
+#[derive(Debug, Clone)]
+pub struct TraceRequests<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for TraceRequests<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let started = Instant::now();
+        let request_id = caller_request_id(request.headers())
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        // The handler runs when this future is polled: inside the scope.
+        let answer = REQUEST_ID.scope(request_id.clone(), self.inner.call(request));
+        Box::pin(async move {
+            let mut response = answer.await?;
+            let status = response.status().as_u16();
+            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+            // Fields as `&str`, not `%` (Display): recorded as strings, not formatted.
+            tracing::info!(
+                request_id = request_id.as_str(),
+                method = method.as_str(),
+                path = path.as_str(),
+                status,
+                latency_ms,
+                "request"
+            );
+            if let Ok(value) = HeaderValue::try_from(request_id) {
+                response
+                    .headers_mut()
+                    .insert(REQUEST_ID_HEADER.clone(), value);
+            }
+            Ok(response)
+        })
+    }
 }
 
 /// A caller's id is kept only if it is short and plain (UUID or base64
