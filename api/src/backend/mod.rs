@@ -87,10 +87,8 @@ pub struct RecordJson {
 
 impl RecordJson {
     pub fn new(record: &Record, version: Version) -> Result<Self, BackendError> {
-        let body =
-            serde_json::to_vec(record).map_err(|error| BackendError::Internal(Box::new(error)))?;
         Ok(Self {
-            body: Bytes::from(body),
+            body: json_bytes(record)?,
             version,
         })
     }
@@ -106,13 +104,19 @@ pub struct PageJson {
 
 impl PageJson {
     pub fn new(page: &Page) -> Result<Self, BackendError> {
-        let body = serde_json::to_vec(&page.records)
-            .map_err(|error| BackendError::Internal(Box::new(error)))?;
         Ok(Self {
-            body: Bytes::from(body),
+            body: json_bytes(&page.records)?,
             next: page.next.clone(),
         })
     }
+}
+
+/// `value` serialised. JSON values always serialise; a failure would be a
+/// bug, reported as internal.
+fn json_bytes(value: &impl serde::Serialize) -> Result<Bytes, BackendError> {
+    serde_json::to_vec(value)
+        .map(Bytes::from)
+        .map_err(|error| BackendError::Internal(Box::new(error)))
 }
 
 /// What a write requires of the stored record's version (HTTP `If-Match`).
