@@ -1,8 +1,9 @@
-//! Just enough HTTP/1.1 for the benchmarks: one request per connection
-//! (`Connection: close`), over std's blocking sockets, so timing a cold start
-//! measures the server and not a client library's set-up.
+//! Just enough HTTP/1.1 for the benchmarks, over std's blocking sockets, so
+//! timing a cold start measures the server and not a client library's
+//! set-up: one request per connection (`Connection: close`), or, for counting
+//! a request's instructions, many in turn on one [`KeepAlive`] connection.
 
-use std::io::{Read as _, Write as _};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
@@ -54,6 +55,57 @@ pub fn request(port: u16, method: &str, path: &str, body: &str) -> anyhow::Resul
     let stream =
         TcpStream::connect(loopback(port)).with_context(|| format!("connect to port {port}"))?;
     send(stream, method, path, body)
+}
+
+/// One connection that sends GETs in turn and reads each answer by its
+/// `content-length` (the api and the floor never answer these chunked).
+#[derive(Debug)]
+pub struct KeepAlive {
+    reader: BufReader<TcpStream>,
+    request: Vec<u8>,
+}
+
+impl KeepAlive {
+    /// Connects to `127.0.0.1:port`; every [`KeepAlive::get`] asks for `path`.
+    pub fn connect(port: u16, path: &str) -> anyhow::Result<Self> {
+        let stream = TcpStream::connect(loopback(port))
+            .with_context(|| format!("connect to port {port}"))?;
+        stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+        stream.set_nodelay(true)?;
+        let request = format!("GET {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n\r\n").into_bytes();
+        Ok(Self {
+            reader: BufReader::new(stream),
+            request,
+        })
+    }
+
+    /// Sends the GET and reads its whole answer; returns the status.
+    pub fn get(&mut self) -> anyhow::Result<u16> {
+        self.reader.get_mut().write_all(&self.request)?;
+        let mut status = None;
+        let mut length = 0;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if self.reader.read_line(&mut line)? == 0 {
+                bail!("the server closed the connection");
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if status.is_none() {
+                status = line.split(' ').nth(1).and_then(|code| code.parse().ok());
+            } else if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().context("content-length")?;
+            }
+        }
+        let mut body = vec![0; length];
+        self.reader.read_exact(&mut body)?;
+        status.context("no status line")
+    }
 }
 
 /// A whole `Connection: close` response; the body is taken as is (the api

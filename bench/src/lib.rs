@@ -9,6 +9,7 @@
 //! - [`cold_start`]: spawn → first answered request;
 //! - [`lambda_init`]: the api in Lambda mode against a Runtime API stub;
 //! - [`load`]: `wrk` runs and their output parsed;
+//! - [`instructions`]: a request's instructions, counted by callgrind;
 //! - [`package`]: the Lambda zip's size and the release profile;
 //! - [`seeding`]: `deployer seed` against the AWS CLI, on the emulator;
 //! - [`deploy`]: a no-op `deployer deploy` on the emulator.
@@ -16,6 +17,7 @@
 pub mod cold_start;
 pub mod deploy;
 pub mod http;
+pub mod instructions;
 pub mod lambda_init;
 pub mod load;
 pub mod package;

@@ -6,11 +6,12 @@
 //! 1. `cold`: spawn → first answered request, api and the `hello` floor;
 //! 2. `lambda`: Lambda-mode init against a Runtime API stub;
 //! 3. `load`: wrk on get-by-id and list, next to the floor; peak RSS;
-//! 4. `package`: the Lambda zip and the release profile;
-//! 5. `seed`: `deployer seed` and the AWS CLI on the emulator;
-//! 6. `deploy`: a no-op `deployer deploy` on the emulator.
+//! 4. `instructions`: a request's instructions under callgrind, api and floor;
+//! 5. `package`: the Lambda zip and the release profile;
+//! 6. `seed`: `deployer seed` and the AWS CLI on the emulator;
+//! 7. `deploy`: a no-op `deployer deploy` on the emulator.
 //!
-//! Sections 5 and 6 need `AWS_ENDPOINT_URL` on loopback (`tools/with-emulator`).
+//! Sections 6 and 7 need `AWS_ENDPOINT_URL` on loopback (`tools/with-emulator`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,7 +23,7 @@ use bench::http::{self, free_port};
 use bench::load::{self, WrkRun};
 use bench::process::Running;
 use bench::report::{Row, markdown, median, ms};
-use bench::{deploy, lambda_init, package, seeding};
+use bench::{deploy, instructions, lambda_init, package, seeding};
 use clap::{Parser, ValueEnum};
 use serde::Serialize;
 use serde_json::json;
@@ -44,7 +45,7 @@ struct Options {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "cold,lambda,load,package,seed,deploy"
+        default_value = "cold,lambda,load,instructions,package,seed,deploy"
     )]
     sections: Vec<Section>,
     /// Cold starts of each binary (the median is reported).
@@ -62,6 +63,12 @@ struct Options {
     /// Measured wrk runs per target, interleaved across targets (medians).
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// GETs in the shorter of the two callgrind runs of each figure.
+    #[arg(long, default_value_t = 500)]
+    counted_few: usize,
+    /// GETs in the longer one: (Ir(many) - Ir(few)) / (many - few) per GET.
+    #[arg(long, default_value_t = 2500)]
+    counted_many: usize,
     /// Records POSTed to `mocks` before the load, so a list page is full.
     #[arg(long, default_value_t = 100)]
     list_records: usize,
@@ -82,6 +89,7 @@ enum Section {
     Cold,
     Lambda,
     Load,
+    Instructions,
     Package,
     Seed,
     Deploy,
@@ -173,6 +181,7 @@ fn main() -> anyhow::Result<()> {
             Section::Cold => cold_start(&paths, &options),
             Section::Lambda => runtime.block_on(lambda(&paths, &options)),
             Section::Load => throughput(&paths, &options),
+            Section::Instructions => instructions(&paths, &options),
             Section::Package => package_size(&paths),
             Section::Seed => seed(&runtime, &paths, &options),
             Section::Deploy => deploy(&paths, &options),
@@ -592,7 +601,115 @@ fn throughput(paths: &Paths, options: &Options) -> anyhow::Result<Vec<Row>> {
 }
 
 // ---------------------------------------------------------------------------
-// 4. The Lambda package
+// 4. Instructions per request
+// ---------------------------------------------------------------------------
+
+fn instructions(paths: &Paths, options: &Options) -> anyhow::Result<Vec<Row>> {
+    Paths::require(&[&paths.api, &paths.hello])?;
+    if !instructions::valgrind_available() {
+        bail!("valgrind is not installed (`apt-get install -y valgrind`; make bench tries)");
+    }
+    let section = "instructions";
+    let work = TempDir::new("instructions")?;
+    let data_dir = work.0.join("data");
+    let api = instructions::Server {
+        program: paths.api.clone(),
+        args: vec![
+            "--config".to_owned(),
+            paths.app_yaml.display().to_string(),
+            "--data-dir".to_owned(),
+            data_dir.display().to_string(),
+        ],
+        env: vec![("RUST_LOG".to_owned(), "info".to_owned())],
+    };
+    let hello = instructions::Server {
+        program: paths.hello.clone(),
+        args: Vec::new(),
+        env: Vec::new(),
+    };
+    let nothing = |_port: u16| Ok(());
+    let fill = |port: u16| fill_mocks(port, options.list_records);
+    let (few, many) = (options.counted_few, options.counted_many);
+    let run = |server: &instructions::Server, requests: usize| {
+        let ping = instructions::Workload {
+            path: "/api/ping",
+            prepare: &nothing,
+        };
+        instructions::total(server, ping, requests, &work.0)
+    };
+    let count =
+        |server: &instructions::Server, path: &str, prepare: &dyn Fn(u16) -> anyhow::Result<()>| {
+            eprintln!("bench: callgrind, {few} and {many} GETs of {path}");
+            let workload = instructions::Workload { path, prepare };
+            instructions::per_request(server, workload, few, many, &work.0)
+        };
+    // The first start creates and seeds the store; every later run finds it,
+    // as every `make run` but the first does.
+    let first_start = run(&api, 0)?;
+    let start = run(&api, 0)?;
+    let hello_start = run(&hello, 0)?;
+    let floor = count(&hello, "/api/ping", &nothing)?;
+    let get = count(&api, "/api/mocks/000-1", &nothing)?;
+    let list = count(&api, "/api/mocks?limit=20", &fill)?;
+    let method = format!(
+        "callgrind: (Ir of {many} GETs − Ir of {few}) / {}, one keep-alive connection; user space only",
+        many - few
+    );
+    let millions = |count: u64| count as f64 / 1e6;
+    Ok(vec![
+        Row::new(
+            section,
+            "hello GET /api/ping: per request",
+            floor,
+            "instructions",
+        )
+        .note(method),
+        Row::new(
+            section,
+            "api get-by-id GET /api/mocks/000-1: per request",
+            get,
+            "instructions",
+        )
+        .against("hello", Some(floor))
+        .note("RUST_LOG=info: the request line is written (to /dev/null)"),
+        Row::new(
+            section,
+            "api list GET /api/mocks?limit=20: per request",
+            list,
+            "instructions",
+        )
+        .against("hello", Some(floor))
+        .note(format!(
+            "a page of 20 of {} records",
+            options.list_records + 2
+        )),
+        Row::new(
+            section,
+            "hello: start, one ping, shutdown",
+            millions(hello_start),
+            "M instructions",
+        ),
+        Row::new(
+            section,
+            "api, infra/app.yaml: start, one ping, shutdown",
+            millions(start),
+            "M instructions",
+        )
+        .against("hello", Some(millions(hello_start)))
+        .note("the embedded store exists (every start but the first)"),
+        Row::new(
+            section,
+            "api, infra/app.yaml, first start: start, one ping, shutdown",
+            millions(first_start),
+            "M instructions",
+        )
+        .against("hello", Some(millions(hello_start)))
+        .note("creates and seeds the store"),
+    ])
+}
+
+// ---------------------------------------------------------------------------
+// 5. The Lambda package
 // ---------------------------------------------------------------------------
 
 fn package_size(paths: &Paths) -> anyhow::Result<Vec<Row>> {
@@ -663,7 +780,7 @@ fn package_size(paths: &Paths) -> anyhow::Result<Vec<Row>> {
 }
 
 // ---------------------------------------------------------------------------
-// 5. Seeding
+// 6. Seeding
 // ---------------------------------------------------------------------------
 
 fn unique(purpose: &str) -> String {
@@ -783,7 +900,7 @@ fn seed(
 }
 
 // ---------------------------------------------------------------------------
-// 6. Deploy
+// 7. Deploy
 // ---------------------------------------------------------------------------
 
 fn deploy(paths: &Paths, options: &Options) -> anyhow::Result<Vec<Row>> {

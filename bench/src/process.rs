@@ -5,7 +5,9 @@
 use std::io::Read as _;
 use std::process::{Child, Command, Stdio};
 
-use anyhow::Context as _;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
 
 /// A spawned process that is killed and reaped on drop.
 #[derive(Debug)]
@@ -45,6 +47,26 @@ impl Running {
             }
             Err(error) => Some(format!("cannot be waited for: {error}")),
         }
+    }
+
+    /// Sends SIGTERM (through `kill(1)`: this workspace forbids `unsafe`)
+    /// and waits up to `timeout` for the process to end.
+    pub fn terminate(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .context("cannot run kill")?;
+        if !status.success() {
+            bail!("kill -TERM {} failed ({status})", self.pid());
+        }
+        let deadline = Instant::now() + timeout;
+        while self.child.try_wait()?.is_none() {
+            if Instant::now() > deadline {
+                bail!("pid {} still runs {timeout:?} after SIGTERM", self.pid());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
     }
 
     /// Peak resident set size so far, in KiB (`VmHWM`).

@@ -1,0 +1,152 @@
+//! Instructions per request, counted by callgrind: unlike seconds, the count
+//! is the same from one run to the next on a busy 2-core machine, so it tells
+//! whether a change to the request path made it cheaper.
+//!
+//! A server runs under `valgrind --tool=callgrind`, answers one ping, then
+//! `n` GETs in turn on one keep-alive connection, and is stopped with
+//! SIGTERM (callgrind writes its totals as the process ends). The start-up,
+//! the ping and the shutdown cost the same in every run, so the difference
+//! between a run of `many` and one of `few` requests, divided by
+//! `many - few`, is what one request costs, the server's share of the kernel
+//! aside (callgrind counts user-space instructions only).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+
+use crate::http::{self, KeepAlive, free_port};
+use crate::process::Running;
+
+/// Whether `valgrind` can be run.
+pub fn valgrind_available() -> bool {
+    Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success())
+}
+
+/// A server to count: its binary and arguments, `--port` aside.
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+/// What to do once the server answers: `prepare` (untimed, uncounted apart
+/// from being the same in every run) and then `requests` GETs of `path`.
+#[derive(Clone, Copy)]
+pub struct Workload<'a> {
+    pub path: &'a str,
+    pub prepare: &'a dyn Fn(u16) -> anyhow::Result<()>,
+}
+
+impl std::fmt::Debug for Workload<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workload")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Instructions one GET of `workload.path` costs: the difference between a
+/// run of `many` GETs and one of `few`, per GET.
+pub fn per_request(
+    server: &Server,
+    workload: Workload<'_>,
+    few: usize,
+    many: usize,
+    work_dir: &Path,
+) -> anyhow::Result<f64> {
+    if many <= few {
+        bail!("{many} requests are not more than {few}");
+    }
+    let small = total(server, workload, few, work_dir)?;
+    let large = total(server, workload, many, work_dir)?;
+    Ok((large as f64 - small as f64) / (many - few) as f64)
+}
+
+/// Instructions of a whole run: start, `workload.prepare`, `requests` GETs of
+/// `workload.path` on one connection, shutdown.
+pub fn total(
+    server: &Server,
+    workload: Workload<'_>,
+    requests: usize,
+    work_dir: &Path,
+) -> anyhow::Result<u64> {
+    let port = free_port()?;
+    let out_file = work_dir.join(format!("callgrind.{port}.out"));
+    let mut command = Command::new("valgrind");
+    command
+        .arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", out_file.display()))
+        .arg(&server.program)
+        .args(&server.args)
+        .args(["--port", &port.to_string()])
+        .envs(server.env.iter().map(|(name, value)| (name, value)));
+    let mut running = Running::spawn(&mut command)?;
+    wait_for_ping(&mut running, port)?;
+    (workload.prepare)(port)?;
+    let mut connection = KeepAlive::connect(port, workload.path)?;
+    for _ in 0..requests {
+        let status = connection.get()?;
+        if !(200..300).contains(&status) {
+            bail!("GET {} answered {status}", workload.path);
+        }
+    }
+    drop(connection);
+    running.terminate(Duration::from_secs(60))?;
+    let text = std::fs::read_to_string(&out_file)
+        .with_context(|| format!("callgrind wrote no {}", out_file.display()))?;
+    let _ = std::fs::remove_file(&out_file);
+    instructions_in(&text).with_context(|| format!("no totals in {}", out_file.display()))
+}
+
+/// Under valgrind a start takes a second or more: poll the ping slowly.
+/// Refused connections cost the server nothing, so the count of polls does
+/// not change the figure.
+fn wait_for_ping(server: &mut Running, port: u16) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(response) = http::request(port, "GET", "/api/ping", "") {
+            if response.status == 200 {
+                return Ok(());
+            }
+            bail!("GET /api/ping answered {}", response.status);
+        }
+        if let Some(exit) = server.exited() {
+            bail!("the server {exit}");
+        }
+        if Instant::now() > deadline {
+            bail!("port {port} did not answer within 120 s under valgrind");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The `summary:` (or, in older formats, `totals:`) line of a callgrind
+/// output file: the instructions of the whole run.
+fn instructions_in(callgrind_out: &str) -> Option<u64> {
+    callgrind_out.lines().find_map(|line| {
+        let count = line
+            .strip_prefix("summary:")
+            .or_else(|| line.strip_prefix("totals:"))?;
+        count.split_whitespace().next()?.parse().ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_run_total_is_read_from_the_summary_line() {
+        let out =
+            "# callgrind format\nversion: 1\nevents: Ir\nfn=(1) main\n3 42\nsummary: 1234567\n";
+        assert_eq!(instructions_in(out), Some(1_234_567));
+        assert_eq!(instructions_in("events: Ir\ntotals: 99\n"), Some(99));
+        assert_eq!(instructions_in("events: Ir\nfn=main\n"), None);
+    }
+}
