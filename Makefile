@@ -98,16 +98,18 @@ $(VENV)/bin/python:
 $(CARGO_LAMBDA): | $(VENV)/bin/python
 	$(VENV)/bin/pip install --quiet cargo-lambda==$(CARGO_LAMBDA_VERSION)
 
-# Measures and prints, never asserts; not part of `make test`. wrk comes from
-# apt (as root) and the AWS CLI from PyPI; without either, the figures that
+# Measures and prints, never asserts; not part of `make test`. wrk and
+# valgrind (callgrind's instruction counts) come from apt (as root) and the AWS CLI from PyPI; without either, the figures that
 # need it say so instead. The table is printed and written as JSON under
 # bench-results/ (git-ignored). BENCH_LAMBDA=1 first builds the arm64 zip
 # (minutes); BENCH_ARGS passes options to the runner, e.g.
 # BENCH_ARGS='--sections cold,load --rounds 1'.
-bench: $(TEST_TOOLS) ## Measure cold start, load, memory, zip size, seeding, deploy (bench-results/)
+bench: $(TEST_TOOLS) ## Measure cold start, load, instructions, memory, zip size, seeding, deploy (bench-results/)
 	@command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null \
 	  || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } \
 	  || echo "bench: could not install wrk (apt-get install -y wrk, as root): no load figures" >&2
+	@command -v valgrind >/dev/null || apt-get install -y -qq valgrind >/dev/null \
+	  || echo "bench: could not install valgrind (as root): no instruction counts" >&2
 	@$(MAKE) --no-print-directory $(AWSCLI_TOOLS) \
 	  || echo "bench: could not install the AWS CLI into $(AWSCLI_VENV): no CLI seeding figures" >&2
 	@if [ "$${BENCH_LAMBDA:-0}" = 1 ]; then $(MAKE) --no-print-directory lambda; fi
