@@ -99,8 +99,8 @@ $(CARGO_LAMBDA): | $(VENV)/bin/python
 	$(VENV)/bin/pip install --quiet cargo-lambda==$(CARGO_LAMBDA_VERSION)
 
 # Measures and prints, never asserts; not part of `make test`. wrk and
-# valgrind (callgrind's instruction counts) come from apt (as root) and the AWS CLI from PyPI; without either, the figures that
-# need it say so instead. The table is printed and written as JSON under
+# valgrind (callgrind's instruction counts) come from apt (as root), the AWS
+# CLI from PyPI; without one of them, the figures that need it say so instead. The table is printed and written as JSON under
 # bench-results/ (git-ignored). BENCH_LAMBDA=1 first builds the arm64 zip
 # (minutes); BENCH_ARGS passes options to the runner, e.g.
 # BENCH_ARGS='--sections cold,load --rounds 1'.

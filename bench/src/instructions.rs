@@ -12,11 +12,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
-use crate::http::{self, KeepAlive, free_port};
+use crate::http::{KeepAlive, free_port};
 use crate::process::Running;
 
 /// Whether `valgrind` can be run.
@@ -87,7 +87,8 @@ pub fn total(
         .args(["--port", &port.to_string()])
         .envs(server.env.iter().map(|(name, value)| (name, value)));
     let mut running = Running::spawn(&mut command)?;
-    wait_for_ping(&mut running, port)?;
+    // Under valgrind a start takes a second or more.
+    running.wait_for_ping(port, Duration::from_secs(120), Duration::from_millis(50))?;
     (workload.prepare)(port)?;
     let mut connection = KeepAlive::connect(port, workload.path)?;
     for _ in 0..requests {
@@ -102,28 +103,6 @@ pub fn total(
         .with_context(|| format!("callgrind wrote no {}", out_file.display()))?;
     let _ = std::fs::remove_file(&out_file);
     instructions_in(&text).with_context(|| format!("no totals in {}", out_file.display()))
-}
-
-/// Under valgrind a start takes a second or more: poll the ping slowly.
-/// Refused connections cost the server nothing, so the count of polls does
-/// not change the figure.
-fn wait_for_ping(server: &mut Running, port: u16) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Ok(response) = http::request(port, "GET", "/api/ping", "") {
-            if response.status == 200 {
-                return Ok(());
-            }
-            bail!("GET /api/ping answered {}", response.status);
-        }
-        if let Some(exit) = server.exited() {
-            bail!("the server {exit}");
-        }
-        if Instant::now() > deadline {
-            bail!("port {port} did not answer within 120 s under valgrind");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// The `summary:` (or, in older formats, `totals:`) line of a callgrind

@@ -395,23 +395,9 @@ async fn lambda(paths: &Paths, options: &Options) -> anyhow::Result<Vec<Row>> {
 // 3. Throughput, latency and memory
 // ---------------------------------------------------------------------------
 
-/// Polls `GET /api/ping` until it answers 200.
+/// Waits for a server started for the load section to answer its ping.
 fn wait_ready(server: &mut Running, port: u16) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(response) = http::request(port, "GET", "/api/ping", "")
-            && response.status == 200
-        {
-            return Ok(());
-        }
-        if let Some(exit) = server.exited() {
-            bail!("the server {exit}");
-        }
-        if Instant::now() > deadline {
-            bail!("port {port} did not answer within 10 s");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    server.wait_for_ping(port, Duration::from_secs(10), Duration::from_millis(5))
 }
 
 fn start_api(paths: &Paths, data_dir: &Path, port: u16, rust_log: &str) -> anyhow::Result<Running> {

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
+use crate::http;
+
 /// A spawned process that is killed and reaped on drop.
 #[derive(Debug)]
 pub struct Running {
@@ -46,6 +48,34 @@ impl Running {
                 Some(format!("exited ({status}): {}", stderr.trim()))
             }
             Err(error) => Some(format!("cannot be waited for: {error}")),
+        }
+    }
+
+    /// Polls `GET /api/ping` on `127.0.0.1:port` every `every` until it
+    /// answers 200; fails if the process exits or `timeout` passes first.
+    /// Refused connections cost the server nothing, so how often it polls
+    /// does not change what is measured afterwards.
+    pub fn wait_for_ping(
+        &mut self,
+        port: u16,
+        timeout: Duration,
+        every: Duration,
+    ) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(response) = http::request(port, "GET", "/api/ping", "") {
+                if response.status == 200 {
+                    return Ok(());
+                }
+                bail!("GET /api/ping answered {}", response.status);
+            }
+            if let Some(exit) = self.exited() {
+                bail!("the server {exit}");
+            }
+            if Instant::now() > deadline {
+                bail!("port {port} did not answer within {timeout:?}");
+            }
+            std::thread::sleep(every);
         }
     }
 
