@@ -366,7 +366,7 @@ async fn deploy(context: &mut Context, options: &DeployOptions) -> Result<(), Co
     let zip = lambda_zip(context, options.artifact.artifact.as_deref()).await?;
     let bucket = artifact_bucket(context).await?;
     let s3 = context.s3();
-    let upload = artifacts::upload(&s3, &bucket.name, &zip).await?;
+    let upload = artifacts::upload(&s3, &bucket, &zip).await?;
     eprintln!("{upload}");
 
     let request = plan_request(context, &bucket.name, &zip, Some(options))?;
@@ -583,12 +583,21 @@ async fn pipeline(context: &Context, command: PipelineCommand) -> Result<Finishe
     let codebuild = context.codebuild();
     match command {
         PipelineCommand::Run { wait } => {
+            let branch = context
+                .settings
+                .pipeline
+                .as_ref()
+                .map(|pipeline| pipeline.branch.clone())
+                .ok_or_else(|| CommandError::NoPipeline {
+                    stack: context.stack().to_owned(),
+                })?;
             let options = FollowOptions {
                 timeout: wait.timeout(),
                 ..FollowOptions::default()
             };
             let mut progress = |phase: &PhaseReport| eprintln!("{phase}");
-            let outcome = pipeline::run(&codebuild, &project, &options, &mut progress).await?;
+            let outcome =
+                pipeline::run(&codebuild, &project, &branch, &options, &mut progress).await?;
             context.print(&outcome)?;
             Ok(if outcome.succeeded {
                 Finished::Success

@@ -280,16 +280,32 @@ pub async fn recent_builds(
     })
 }
 
-/// Starts a build of `project` and follows it to its end (see [`follow`]).
+/// The source version that builds the tip of `branch`.
+///
+/// StartBuild without a source version builds the repository's *default*
+/// branch, not the one the webhook deploys; a full ref is unambiguous (a tag
+/// may share a branch's name). CodeBuild API reference, StartBuild
+/// `sourceVersion` (GitHub: "If a branch name is specified, the branch's HEAD
+/// commit ID is used. If not specified, the default branch's HEAD commit ID
+/// is used"), and the user guide's "Specify a GitHub repository version with
+/// a reference" (`refs/heads/branchname`).
+pub fn branch_source_version(branch: &str) -> String {
+    format!("refs/heads/{branch}")
+}
+
+/// Starts a build of the tip of `branch` in `project` and follows it to its
+/// end (see [`follow`]).
 pub async fn run(
     codebuild: &aws_sdk_codebuild::Client,
     project: &str,
+    branch: &str,
     options: &FollowOptions,
     progress: &mut dyn FnMut(&PhaseReport),
 ) -> Result<BuildOutcome, PipelineError> {
     let started = codebuild
         .start_build()
         .project_name(project)
+        .source_version(branch_source_version(branch))
         .send()
         .await
         .map_err(|error| project_error("StartBuild", project, error.into()))?;
@@ -759,8 +775,12 @@ mod tests {
 
     #[tokio::test]
     async fn run_reports_each_phase_once_as_it_ends() {
+        // The configured branch, never the repository's default one.
         let start = mock!(aws_sdk_codebuild::Client::start_build)
-            .match_requests(|input| input.project_name() == Some("app-deploy"))
+            .match_requests(|input| {
+                input.project_name() == Some("app-deploy")
+                    && input.source_version() == Some("refs/heads/release")
+            })
             .then_output(|| StartBuildOutput::builder().build_value(poll(0)).build());
         let polls = mock!(aws_sdk_codebuild::Client::batch_get_builds)
             .sequence()
@@ -775,7 +795,7 @@ mod tests {
             poll_interval: Duration::from_millis(1),
             timeout: Duration::from_secs(10),
         };
-        let outcome = run(&client, "app-deploy", &options, &mut |phase| {
+        let outcome = run(&client, "app-deploy", "release", &options, &mut |phase| {
             lines.lock().unwrap().push(phase.phase.clone());
         })
         .await
@@ -787,6 +807,7 @@ mod tests {
         assert!(outcome.succeeded);
         assert_eq!(outcome.build.duration_seconds, Some(181));
         assert_eq!(outcome.to_string(), "build p:9 SUCCEEDED in 3m 01s");
+        assert_eq!(start.num_calls(), 1);
     }
 
     #[tokio::test]

@@ -36,6 +36,11 @@ pub struct StackSettings {
     /// X-Ray tracing on the function and the stage (and the function role's
     /// permission to send traces).
     pub tracing: bool,
+    /// Encrypt the tables with the AWS managed KMS key `aws/dynamodb`
+    /// (billed per request by AWS KMS, and the key's use is in CloudTrail)
+    /// instead of DynamoDB's default AWS owned key (free). Both encrypt at
+    /// rest.
+    pub kms: bool,
     /// The artifact bucket; default `<name>-artifacts-<account>-<region>`.
     pub artifact_bucket: Option<String>,
     /// The CodeBuild pipeline; absent means no pipeline.
@@ -55,6 +60,7 @@ impl Default for StackSettings {
             api_key: false,
             reserved_concurrency: None,
             tracing: true,
+            kms: false,
             artifact_bucket: None,
             pipeline: None,
         }
@@ -222,6 +228,7 @@ mod tests {
         assert!(!settings.api_key);
         assert_eq!(settings.reserved_concurrency, None);
         assert!(settings.tracing);
+        assert!(!settings.kms, "KMS costs money per request: opt-in only");
         let pipeline = settings.pipeline.unwrap();
         assert_eq!(pipeline.branch, "main");
         assert_eq!(pipeline.github_token_secret, "serverless-api/github-token");

@@ -188,9 +188,9 @@ async fn a_zip_is_uploaded_once_under_its_hash() {
     let zip = LambdaZip::open(&path).await.unwrap();
     assert_eq!(zip.key(), artifacts::artifact_key(&bytes));
 
-    let first = artifacts::upload(&s3, &bucket.name, &zip).await.unwrap();
+    let first = artifacts::upload(&s3, &bucket, &zip).await.unwrap();
     assert_eq!(first.outcome, UploadOutcome::Uploaded, "{first}");
-    let second = artifacts::upload(&s3, &bucket.name, &zip).await.unwrap();
+    let second = artifacts::upload(&s3, &bucket, &zip).await.unwrap();
     assert_eq!(second.outcome, UploadOutcome::AlreadyUploaded, "{second}");
     assert!(
         second.to_string().contains("unchanged, already uploaded"),
@@ -220,9 +220,9 @@ async fn uploading_to_a_missing_bucket_says_bootstrap_first() {
     };
     let s3 = artifacts::s3_client(&config);
     let zip = LambdaZip::from_bytes("z.zip".into(), lambda_zip("x")).unwrap();
-    let error = artifacts::upload(&s3, &unique("nobucket"), &zip)
-        .await
-        .unwrap_err();
+    // A bucket bootstrap never created.
+    let missing = fresh_bucket(&config).await;
+    let error = artifacts::upload(&s3, &missing, &zip).await.unwrap_err();
     assert!(
         error.to_string().contains("run `deployer bootstrap` first"),
         "{error}"
@@ -461,7 +461,7 @@ async fn a_pipeline_build_is_run_followed_listed_and_located() {
         timeout: Duration::from_secs(30),
     };
     let mut phases = Vec::new();
-    let outcome = pipeline::run(&codebuild, &project, &options, &mut |phase| {
+    let outcome = pipeline::run(&codebuild, &project, "release", &options, &mut |phase| {
         phases.push(phase.phase.clone())
     })
     .await
@@ -476,6 +476,17 @@ async fn a_pipeline_build_is_run_followed_listed_and_located() {
     assert_eq!(recent.builds.len(), 1, "{recent}");
     assert_eq!(recent.builds[0].id, outcome.build.id);
     assert_eq!(recent.builds[0].status, "SUCCEEDED");
+    // The configured branch, not the repository's default one.
+    let started = codebuild
+        .batch_get_builds()
+        .ids(&outcome.build.id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        started.builds()[0].source_version(),
+        Some("refs/heads/release")
+    );
 
     let location = pipeline::log_location(&codebuild, &project).await.unwrap();
     assert_eq!(location.build_id, outcome.build.id);

@@ -218,7 +218,9 @@ fn one_retained_table_per_dynamodb_resource() {
                 properties["TimeToLiveSpecification"],
                 json!({"AttributeName": "ttl", "Enabled": true})
             );
-            assert_eq!(properties["SSESpecification"]["SSEEnabled"], true);
+            // DynamoDB's AWS owned key (free), not the AWS managed KMS key
+            // that `SSEEnabled: true` selects, which KMS bills per request.
+            assert_eq!(properties["SSESpecification"], json!({"SSEEnabled": false}));
             assert_eq!(
                 value["Outputs"][table_output_key(resource)]["Value"],
                 json!({"Ref": logical_id})
@@ -230,6 +232,21 @@ fn one_retained_table_per_dynamodb_resource() {
             resources_of_type(&value, "AWS::DynamoDB::Table").len()
         );
     }
+    let (app, settings) =
+        declaration("resources:\n  users: { backend: dynamodb }\nstack: { kms: true }\n");
+    let value = render(&app, &settings);
+    assert_eq!(
+        value["Resources"]["UsersTable"]["Properties"]["SSESpecification"],
+        json!({"SSEEnabled": true, "SSEType": "KMS"}),
+        "stack.kms opts in to the AWS managed key"
+    );
+    assert!(
+        value["Resources"]["UsersTable"]["Metadata"]["checkov"]["skip"][0]["comment"]
+            .as_str()
+            .unwrap()
+            .contains("aws/dynamodb")
+    );
+
     let (app, settings) = example_declaration();
     let value = render(&app, &settings);
     assert_eq!(
@@ -323,6 +340,27 @@ fn the_function_role_follows_the_operations() {
     check(
         "ApiFunctionLogGroup",
         json!(["logs:CreateLogStream", "logs:PutLogEvents"]),
+    );
+
+    // An update-only resource: an update without fields reads the record
+    // (GetItem), so the role needs it though `get` is not an operation.
+    let (app, settings) =
+        declaration("resources:\n  notes: { backend: dynamodb, operations: [create, update] }\n");
+    let value = render(&app, &settings);
+    let statements = as_list(
+        &value["Resources"]["ApiFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"],
+    );
+    let notes = statements
+        .iter()
+        .find(|s| s["Resource"] == json!([{"Fn::GetAtt": ["NotesTable", "Arn"]}]))
+        .unwrap();
+    assert_eq!(
+        notes["Action"],
+        json!([
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:GetItem"
+        ])
     );
 }
 
@@ -424,6 +462,54 @@ fn the_pipeline_renders_behind_its_condition() {
     assert_eq!(
         value["Resources"]["ApiFunction"]["Properties"]["Architectures"],
         json!(["arm64"])
+    );
+}
+
+/// The statement of the pipeline role with this `Sid`.
+fn pipeline_statement(template: &Value, sid: &str) -> Value {
+    let policies = &template["Resources"]["PipelineRole"]["Properties"]["Policies"];
+    as_list(&policies[0]["PolicyDocument"]["Statement"])
+        .into_iter()
+        .find(|statement| statement["Sid"] == sid)
+        .unwrap_or_else(|| panic!("no statement {sid} in the pipeline role"))
+}
+
+/// The pipeline may touch exactly this stack's tables, by name: stack
+/// `shop`'s rights must not reach stack `shop-staging`'s `shop-staging-users`,
+/// and it never creates or deletes a table (the tables are retained; a new
+/// one changes this policy, which CI refuses to deploy).
+#[test]
+fn the_pipeline_may_touch_only_this_stacks_tables() {
+    let (app, settings) = example_declaration();
+    let value = render(&app, &settings);
+    let tables = pipeline_statement(&value, "Tables");
+    let resources: Vec<String> = as_list(&tables["Resource"])
+        .iter()
+        .map(|arn| arn["Fn::Sub"].as_str().unwrap().to_owned())
+        .collect();
+    let arn = |table: &str| {
+        format!(
+            "arn:${{AWS::Partition}}:dynamodb:${{AWS::Region}}:${{AWS::AccountId}}:table/{table}"
+        )
+    };
+    assert_eq!(
+        resources,
+        [arn("audit-log"), arn("shop-order_items"), arn("shop-users")]
+    );
+    let actions = as_list(&tables["Action"]);
+    for never in ["dynamodb:CreateTable", "dynamodb:DeleteTable"] {
+        assert!(!actions.contains(&json!(never)), "{never}: {actions:?}");
+    }
+    // Without a table there is no table statement (an empty Resource is an
+    // invalid policy).
+    let (app, settings) =
+        declaration("resources: {}\nstack:\n  pipeline: { repository: https://github.com/o/r }\n");
+    let value = render(&app, &settings);
+    let policies = &value["Resources"]["PipelineRole"]["Properties"]["Policies"];
+    assert!(
+        !as_list(&policies[0]["PolicyDocument"]["Statement"])
+            .iter()
+            .any(|statement| statement["Sid"] == "Tables")
     );
 }
 

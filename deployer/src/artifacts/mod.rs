@@ -19,6 +19,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use crate::bootstrap::ArtifactBucket;
 use crate::settings::Arch;
 
 pub use zip_archive::{BOOTSTRAP, Entry, ZipProblem, check_lambda_zip, entries};
@@ -66,12 +67,16 @@ pub enum ArtifactError {
     #[error("{path} is not a usable Lambda zip: {problem}")]
     Invalid { path: PathBuf, problem: ZipProblem },
     #[error(
-        "access denied reading s3://{bucket}/{key}: the deployer needs s3:GetObject, \
-         s3:PutObject and s3:ListBucket on the artifact bucket (without ListBucket S3 \
-         answers 403 instead of 404 for a missing object)"
+        "access denied reading s3://{bucket}/{key}: either the bucket is not account \
+         {owner}'s (bucket names are global: run `deployer bootstrap` in this region, or set \
+         `artifact_bucket` in the app declaration's `stack:` section), or the deployer lacks \
+         s3:GetObject, s3:PutObject and s3:ListBucket on it (without ListBucket S3 answers \
+         403 instead of 404 for a missing object)"
     )]
     AccessDenied {
         bucket: String,
+        /// The account every call named as the bucket's expected owner.
+        owner: String,
         key: String,
         #[source]
         source: BoxError,
@@ -335,11 +340,20 @@ fn human_size(bytes: u64) -> String {
 /// Uploads `zip` to `bucket` under [`LambdaZip::key`], unless an object with
 /// that key is already there: the key is the content hash, so it holds these
 /// very bytes.
+///
+/// Every call names the account the bucket must belong to
+/// (`x-amz-expected-bucket-owner`): the default bucket name is predictable,
+/// and in a region where `bootstrap` has not run, another account may own a
+/// bucket of that name; S3 then answers 403 instead of storing our code in
+/// it, or telling us it already has "our" zip (S3 user guide, "Verifying
+/// bucket ownership with bucket owner condition").
 pub async fn upload(
     s3: &aws_sdk_s3::Client,
-    bucket: &str,
+    artifact_bucket: &ArtifactBucket,
     zip: &LambdaZip,
 ) -> Result<UploadReport, ArtifactError> {
+    let bucket = artifact_bucket.name.as_str();
+    let owner = artifact_bucket.account_id.as_str();
     let key = zip.key();
     let report = |outcome| UploadReport {
         bucket: bucket.to_owned(),
@@ -348,14 +362,22 @@ pub async fn upload(
         size_bytes: zip.size_bytes(),
         outcome,
     };
-    match s3.head_object().bucket(bucket).key(&key).send().await {
+    match s3
+        .head_object()
+        .bucket(bucket)
+        .key(&key)
+        .expected_bucket_owner(owner)
+        .send()
+        .await
+    {
         Ok(_) => return Ok(report(UploadOutcome::AlreadyUploaded)),
         Err(error) if error.as_service_error().is_some_and(|e| e.is_not_found()) => {}
-        Err(error) => return Err(head_object_error(bucket, &key, error)),
+        Err(error) => return Err(head_object_error(bucket, owner, &key, error)),
     }
     s3.put_object()
         .bucket(bucket)
         .key(&key)
+        .expected_bucket_owner(owner)
         .body(ByteStream::from(zip.bytes.clone()))
         .content_type("application/zip")
         // The bucket's default encryption does this too; saying it here keeps
@@ -386,6 +408,7 @@ pub async fn upload(
 
 fn head_object_error<E>(
     bucket: &str,
+    owner: &str,
     key: &str,
     error: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
 ) -> ArtifactError
@@ -399,6 +422,7 @@ where
     let (bucket, key) = (bucket.to_owned(), key.to_owned());
     match status {
         Some(403) => ArtifactError::AccessDenied {
+            owner: owner.to_owned(),
             bucket,
             key,
             source: error.into(),
@@ -549,6 +573,16 @@ mod tests {
         assert!(!debug.contains('['), "{debug}");
     }
 
+    fn test_bucket() -> ArtifactBucket {
+        ArtifactBucket::new(
+            "bucket".to_owned(),
+            "eu-west-1",
+            "123456789012".to_owned(),
+            "aws".to_owned(),
+        )
+        .unwrap()
+    }
+
     fn test_zip() -> LambdaZip {
         LambdaZip::from_bytes("z.zip".into(), zip_of(&[("bootstrap", 0o755)], "")).unwrap()
     }
@@ -558,12 +592,15 @@ mod tests {
         let zip = test_zip();
         let key = zip.key();
         let head = mock!(aws_sdk_s3::Client::head_object)
-            .match_requests(move |input| input.key() == Some(key.as_str()))
+            .match_requests(move |input| {
+                input.key() == Some(key.as_str())
+                    && input.expected_bucket_owner() == Some("123456789012")
+            })
             .then_output(|| HeadObjectOutput::builder().build());
         let put = mock!(aws_sdk_s3::Client::put_object)
             .then_output(|| PutObjectOutput::builder().build());
         let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&head, &put]);
-        let report = upload(&s3, "bucket", &zip).await.unwrap();
+        let report = upload(&s3, &test_bucket(), &zip).await.unwrap();
         assert_eq!(report.outcome, UploadOutcome::AlreadyUploaded);
         assert_eq!(put.num_calls(), 0);
         assert!(
@@ -577,16 +614,18 @@ mod tests {
         let zip = test_zip();
         let key = zip.key();
         let head = mock!(aws_sdk_s3::Client::head_object)
+            .match_requests(|input| input.expected_bucket_owner() == Some("123456789012"))
             .then_error(|| HeadObjectError::NotFound(NotFound::builder().build()));
         let put = mock!(aws_sdk_s3::Client::put_object)
             .match_requests(move |input| {
                 input.bucket() == Some("bucket")
                     && input.key() == Some(key.as_str())
+                    && input.expected_bucket_owner() == Some("123456789012")
                     && input.server_side_encryption() == Some(&ServerSideEncryption::Aes256)
             })
             .then_output(|| PutObjectOutput::builder().build());
         let s3 = mock_client!(aws_sdk_s3, RuleMode::Sequential, [&head, &put]);
-        let report = upload(&s3, "bucket", &zip).await.unwrap();
+        let report = upload(&s3, &test_bucket(), &zip).await.unwrap();
         assert_eq!(report.outcome, UploadOutcome::Uploaded);
         assert_eq!(put.num_calls(), 1);
         assert_eq!(
@@ -608,11 +647,16 @@ mod tests {
             .http_status(403, None)
             .build();
         let s3 = mock_client!(aws_sdk_s3, RuleMode::Sequential, [&head]);
-        let error = upload(&s3, "bucket", &test_zip()).await.unwrap_err();
+        let error = upload(&s3, &test_bucket(), &test_zip()).await.unwrap_err();
         assert!(
             matches!(error, ArtifactError::AccessDenied { .. }),
             "{error:?}"
         );
         assert!(error.to_string().contains("s3:ListBucket"));
+        // A bucket of the same name in another account answers 403 too.
+        assert!(
+            error.to_string().contains("not account 123456789012's"),
+            "{error}"
+        );
     }
 }

@@ -77,8 +77,8 @@ pub struct Table {
 
 impl Table {
     /// A table as the API needs it: hash key `id` (S), on demand, point-in-time
-    /// recovery, TTL on `ttl`, encrypted.
-    pub fn keyed_by_id(table_name: Expr) -> Self {
+    /// recovery, TTL on `ttl`, encrypted at rest as `encryption` says.
+    pub fn keyed_by_id(table_name: Expr, encryption: SseSpecification) -> Self {
         Self {
             table_name,
             billing_mode: "PAY_PER_REQUEST",
@@ -97,7 +97,7 @@ impl Table {
                 attribute_name: "ttl".to_owned(),
                 enabled: true,
             },
-            sse_specification: SseSpecification { sse_enabled: true },
+            sse_specification: encryption,
         }
     }
 }
@@ -133,6 +133,31 @@ pub struct TimeToLiveSpecification {
 pub struct SseSpecification {
     #[serde(rename = "SSEEnabled")]
     pub sse_enabled: bool,
+    #[serde(rename = "SSEType", skip_serializing_if = "Option::is_none")]
+    pub sse_type: Option<&'static str>,
+}
+
+impl SseSpecification {
+    /// DynamoDB's default: encrypted with a key AWS owns, at no charge.
+    /// `SSEEnabled: false` does not mean unencrypted: "If disabled (false) or
+    /// not specified, server-side encryption is set to AWS owned key"
+    /// (CloudFormation reference, AWS::DynamoDB::Table SSESpecification).
+    pub fn aws_owned_key() -> Self {
+        Self {
+            sse_enabled: false,
+            sse_type: None,
+        }
+    }
+
+    /// The AWS managed key `aws/dynamodb`, whose use AWS KMS bills per
+    /// request ("If enabled (true), server-side encryption type is set to KMS
+    /// and an AWS managed key is used (AWS KMS charges apply)", same page).
+    pub fn aws_managed_kms_key() -> Self {
+        Self {
+            sse_enabled: true,
+            sse_type: Some("KMS"),
+        }
+    }
 }
 
 // --- IAM ----------------------------------------------------------------------
@@ -452,7 +477,7 @@ mod tests {
 
     #[test]
     fn a_table_uses_cloudformation_property_names() {
-        let table = Table::keyed_by_id(Expr::literal("s-users"));
+        let table = Table::keyed_by_id(Expr::literal("s-users"), SseSpecification::aws_owned_key());
         let properties = Properties::from(table);
         assert_eq!(properties.type_name(), "AWS::DynamoDB::Table");
         assert_eq!(
@@ -464,8 +489,16 @@ mod tests {
                 "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
                 "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": true},
                 "TimeToLiveSpecification": {"AttributeName": "ttl", "Enabled": true},
-                "SSESpecification": {"SSEEnabled": true}
+                "SSESpecification": {"SSEEnabled": false}
             })
+        );
+        let table = Table::keyed_by_id(
+            Expr::literal("s-users"),
+            SseSpecification::aws_managed_kms_key(),
+        );
+        assert_eq!(
+            serde_json::to_value(Properties::from(table)).unwrap()["SSESpecification"],
+            json!({"SSEEnabled": true, "SSEType": "KMS"})
         );
     }
 }

@@ -26,8 +26,9 @@ use super::resources::{
     AccessLogSetting, ApiGatewayAccount, ApiKey, ApiResource, CloudWatchLogsConfig, Code,
     Deployment, EndpointConfiguration, Environment, Function, Integration, LogGroup, LoggingConfig,
     Method, MethodSetting, Permission, Project, ProjectArtifacts, ProjectCache, ProjectEnvironment,
-    ProjectLogsConfig, ProjectSource, ProjectTriggers, RestApi, Role, SourceCredential, Stage,
-    Table, ThrottleSettings, TracingConfig, UsagePlan, UsagePlanKey, UsagePlanStage, WebhookFilter,
+    ProjectLogsConfig, ProjectSource, ProjectTriggers, RestApi, Role, SourceCredential,
+    SseSpecification, Stage, Table, ThrottleSettings, TracingConfig, UsagePlan, UsagePlanKey,
+    UsagePlanStage, WebhookFilter,
 };
 use super::{
     CONDITION_PIPELINE, OUTPUT_API_KEY_ID, OUTPUT_API_URL, OUTPUT_BUILD_PROJECT,
@@ -100,10 +101,17 @@ const NO_ENV_CMK: Accepted = Accepted {
     reason: "The environment holds no secret (the resource mapping, log level and a runtime \
              flag); Lambda encrypts it at rest with its AWS managed key.",
 };
-const TABLE_AWS_KEY: Accepted = Accepted {
+const TABLE_AWS_OWNED_KEY: Accepted = Accepted {
     id: "CKV_AWS_119",
-    reason: "The table is encrypted at rest with the AWS managed DynamoDB key (SSEEnabled); a \
-             customer managed key adds a key policy and per-request KMS cost without a \
+    reason: "The table is encrypted at rest with DynamoDB's default AWS owned key, at no \
+             charge. A KMS key (stack.kms: true, the AWS managed aws/dynamodb key) is billed \
+             per request; a customer managed key adds a key policy too, without a requirement \
+             for either.",
+};
+const TABLE_AWS_MANAGED_KEY: Accepted = Accepted {
+    id: "CKV_AWS_119",
+    reason: "The table is encrypted with the AWS managed KMS key aws/dynamodb (stack.kms: \
+             true); a customer managed key would add a key policy to maintain without a \
              requirement for it.",
 };
 const LOGS_SERVICE_KEY: Accepted = Accepted {
@@ -138,7 +146,7 @@ pub(super) fn document(
     ));
     parameters(&mut doc, settings)?;
     for table in &tables {
-        add(&mut doc, &table.logical_id, table_resource(table))?;
+        add(&mut doc, &table.logical_id, table_resource(table, settings))?;
     }
     add_function(&mut doc, settings, &names, app, &tables)?;
     add_api(&mut doc, settings, &names)?;
@@ -436,33 +444,44 @@ fn is_secret_name(name: &str) -> bool {
 
 // --- Tables ---------------------------------------------------------------------
 
-fn table_resource(table: &TableSpec) -> Resource {
-    Resource::new(Table::keyed_by_id(Expr::literal(table.table_name.clone())))
-        // The records outlive the stack: a delete or a replacement keeps the
-        // table. RetainExceptOnCreate (not Retain) on delete, so a first deploy
-        // that fails and rolls back removes the empty table it just made, and
-        // `deployer deploy --recreate` does not then fail on "already exists".
-        .policies(DeletionPolicy::RetainExceptOnCreate, DeletionPolicy::Retain)
-        .accepting(&[TABLE_AWS_KEY])
+fn table_resource(table: &TableSpec, settings: &StackSettings) -> Resource {
+    let (encryption, accepted) = if settings.kms {
+        (
+            SseSpecification::aws_managed_kms_key(),
+            TABLE_AWS_MANAGED_KEY,
+        )
+    } else {
+        (SseSpecification::aws_owned_key(), TABLE_AWS_OWNED_KEY)
+    };
+    Resource::new(Table::keyed_by_id(
+        Expr::literal(table.table_name.clone()),
+        encryption,
+    ))
+    // The records outlive the stack: a delete or a replacement keeps the
+    // table. RetainExceptOnCreate (not Retain) on delete, so a first deploy
+    // that fails and rolls back removes the empty table it just made, and
+    // `deployer deploy --recreate` does not then fail on "already exists".
+    .policies(DeletionPolicy::RetainExceptOnCreate, DeletionPolicy::Retain)
+    .accepting(&[accepted])
 }
 
-/// The item actions the API calls for each operation, and nothing else.
-fn item_action(operation: Operation) -> &'static str {
-    match operation {
-        Operation::List => "dynamodb:Scan",
-        Operation::Get => "dynamodb:GetItem",
-        Operation::Create => "dynamodb:PutItem",
-        Operation::Update => "dynamodb:UpdateItem",
-        Operation::Delete => "dynamodb:DeleteItem",
-    }
-}
-
+/// The item actions the API calls for `operations`, and nothing else: the
+/// union of what `api` declares per operation (`item_actions`, whose test
+/// runs every variant of each operation against a faked table), in a
+/// stable order.
 fn item_actions(operations: &[Operation]) -> Vec<&'static str> {
-    Operation::all()
-        .into_iter()
-        .filter(|operation| operations.contains(operation))
-        .map(item_action)
-        .collect()
+    let mut actions: Vec<&'static str> = Vec::new();
+    for operation in Operation::all() {
+        if !operations.contains(&operation) {
+            continue;
+        }
+        for action in api::backend::dynamodb::item_actions(operation) {
+            if !actions.contains(action) {
+                actions.push(action);
+            }
+        }
+    }
+    actions
 }
 
 // --- Function -----------------------------------------------------------------
@@ -1071,21 +1090,19 @@ fn pipeline_statements(
             "arn:${{AWS::Partition}}:apigateway:${{AWS::Region}}::{path}"
         ))
     };
-    // Tables named `<stack>-<resource>` by prefix, so adding a resource to
-    // app.yaml deploys from CI; tables named explicitly by their exact ARN.
-    let mut table_arns = vec![regional_arn(
-        "dynamodb",
-        &format!("table/{}-*", sub_literal(&settings.name)),
-    )];
-    let default_prefix = format!("{}-", settings.name);
-    for table in tables {
-        if !table.table_name.starts_with(&default_prefix) {
-            table_arns.push(regional_arn(
+    // Each table by its exact ARN, never by a `<stack>-*` prefix: stack
+    // `shop`'s prefix would match stack `shop-staging`'s tables. Adding a
+    // table therefore changes this policy, which the pipeline refuses to
+    // deploy (see `crate::pipeline_guard`): CI never creates a table.
+    let table_arns: Vec<Expr> = tables
+        .iter()
+        .map(|table| {
+            regional_arn(
                 "dynamodb",
                 &format!("table/{}", sub_literal(&table.table_name)),
-            ));
-        }
-    }
+            )
+        })
+        .collect();
     let app_log_groups = [&names.function_log_group, &names.access_log_group]
         .into_iter()
         .flat_map(|name| {
@@ -1197,26 +1214,6 @@ fn pipeline_statements(
         .sid("ThisApi"),
         Statement::allow(
             &[
-                "dynamodb:CreateTable",
-                "dynamodb:DescribeTable",
-                "dynamodb:UpdateTable",
-                "dynamodb:DeleteTable",
-                "dynamodb:DescribeTimeToLive",
-                "dynamodb:UpdateTimeToLive",
-                "dynamodb:DescribeContinuousBackups",
-                "dynamodb:UpdateContinuousBackups",
-                "dynamodb:DescribeContributorInsights",
-                "dynamodb:DescribeKinesisStreamingDestination",
-                "dynamodb:GetResourcePolicy",
-                "dynamodb:ListTagsOfResource",
-                "dynamodb:TagResource",
-                "dynamodb:UntagResource",
-            ],
-            table_arns,
-        )
-        .sid("Tables"),
-        Statement::allow(
-            &[
                 "logs:CreateLogGroup",
                 "logs:DeleteLogGroup",
                 "logs:PutRetentionPolicy",
@@ -1238,6 +1235,33 @@ fn pipeline_statements(
         )
         .sid("WriteOwnBuildLogs"),
     ];
+    if !table_arns.is_empty() {
+        statements.push(
+            // The update handler's rights on the existing tables. No CreateTable
+            // (a new table is a change to this policy, deployed from a
+            // workstation) and no DeleteTable: the tables are retained on delete
+            // and on replacement, and CloudFormation deletes one only when
+            // rolling back its own creation, which CI never starts.
+            Statement::allow(
+                &[
+                    "dynamodb:DescribeTable",
+                    "dynamodb:UpdateTable",
+                    "dynamodb:DescribeTimeToLive",
+                    "dynamodb:UpdateTimeToLive",
+                    "dynamodb:DescribeContinuousBackups",
+                    "dynamodb:UpdateContinuousBackups",
+                    "dynamodb:DescribeContributorInsights",
+                    "dynamodb:DescribeKinesisStreamingDestination",
+                    "dynamodb:GetResourcePolicy",
+                    "dynamodb:ListTagsOfResource",
+                    "dynamodb:TagResource",
+                    "dynamodb:UntagResource",
+                ],
+                table_arns,
+            )
+            .sid("Tables"),
+        );
+    }
     if settings.api_key {
         // Keys and usage plans are not under the API's path, and their ids
         // are generated: creating one is a POST on the collection, and
@@ -1345,6 +1369,16 @@ mod tests {
         );
         assert_eq!(item_actions(&Operation::all()).len(), 5);
         assert!(item_actions(&[]).is_empty());
+        // An update without fields is a GetItem: update-only resources need
+        // it, or such a request is a 500 in Lambda.
+        assert_eq!(
+            item_actions(&[Operation::Create, Operation::Update]),
+            vec![
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:GetItem"
+            ]
+        );
     }
 
     #[test]

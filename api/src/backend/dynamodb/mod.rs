@@ -42,6 +42,7 @@ use aws_smithy_http_client::tls;
 use super::{
     Backend, BackendError, Expected, Page, VERSION_ATTRIBUTE, Version, Versioned, check_list_query,
 };
+use crate::config::Operation;
 use crate::cursor::Cursor;
 use crate::query::{ListQuery, project};
 use crate::record::{ID_FIELD, NewRecord, Record, RecordChanges, RecordId};
@@ -55,6 +56,23 @@ pub use error::TableError;
 use attribute::{Item, item_to_record, item_version, versioned_item};
 use error::backend_error;
 use expression::{ID_ABSENT, ScanExpressions, UpdateExpressions, WriteCondition, id_name};
+
+/// The DynamoDB actions, as IAM names them, that serving `operation` may
+/// call: the table above, per operation. The deployer grants the Lambda's
+/// role exactly these on each table, so a code path that starts calling
+/// another action must say so here or be denied in Lambda (the emulator
+/// enforces no IAM). `tests.rs` sends every variant of each operation through
+/// the router and checks it calls nothing else.
+pub fn item_actions(operation: Operation) -> &'static [&'static str] {
+    match operation {
+        Operation::List => &["dynamodb:Scan"],
+        Operation::Get => &["dynamodb:GetItem"],
+        Operation::Create => &["dynamodb:PutItem"],
+        // An update that sets no field reads the record instead of writing.
+        Operation::Update => &["dynamodb:UpdateItem", "dynamodb:GetItem"],
+        Operation::Delete => &["dynamodb:DeleteItem"],
+    }
+}
 
 /// The AWS configuration for DynamoDB: the standard chain (environment,
 /// profiles, the Lambda execution role's variables, `AWS_ENDPOINT_URL`), over

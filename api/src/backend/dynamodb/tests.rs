@@ -659,3 +659,102 @@ fn filtered_scans_grow_with_the_match_rate() {
     check(100, 100_000, 0, MAX_ITEMS_PER_FILTERED_SCAN);
     check(100, usize::MAX - 1, 0, MAX_ITEMS_PER_FILTERED_SCAN);
 }
+
+/// Every variant of each operation, sent through the router to a table whose
+/// every call succeeds, calls only the actions [`item_actions`] declares for
+/// that operation; together they call every declared action. This is what
+/// the Lambda role is granted (deployer, `template/stack.rs`), and IAM would
+/// deny anything else in Lambda with a 500.
+#[tokio::test]
+async fn each_operation_calls_only_the_actions_its_role_is_granted() {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt as _;
+
+    use crate::config::Operation;
+    use crate::mapper::{Resource, ResourceMap};
+
+    // At version 1, so `If-Match: "1"` holds.
+    let item = || versioned_item(&record(r#"{"id":"a","n":1}"#), Version::CREATED);
+    let requests: &[(Operation, &str, &str, &str)] = &[
+        (Operation::List, "GET", "/api/users", ""),
+        (Operation::List, "GET", "/api/users?limit=2&fields=n", ""),
+        (Operation::List, "GET", "/api/users?filters=n:gt:0", ""),
+        (Operation::Get, "GET", "/api/users/a", ""),
+        (
+            Operation::Create,
+            "POST",
+            "/api/users",
+            r#"{"id":"b","n":2}"#,
+        ),
+        (Operation::Update, "PUT", "/api/users/a", r#"{"n":3}"#),
+        (Operation::Update, "PUT", "/api/users/a", r#"{}"#),
+        (Operation::Update, "PUT", "/api/users/a", r#"{"id":"a"}"#),
+        (Operation::Delete, "DELETE", "/api/users/a", ""),
+    ];
+    let mut called_by_any = std::collections::BTreeSet::new();
+    for operation in Operation::all() {
+        let get = mock!(Client::get_item)
+            .then_output(move || GetItemOutput::builder().set_item(Some(item())).build());
+        let put = mock!(Client::put_item).then_output(|| PutItemOutput::builder().build());
+        let update = mock!(Client::update_item).then_output(move || {
+            UpdateItemOutput::builder()
+                .set_attributes(Some(item()))
+                .build()
+        });
+        let delete = mock!(Client::delete_item).then_output(|| DeleteItemOutput::builder().build());
+        let scan = mock!(Client::scan).then_output(move || {
+            ScanOutput::builder()
+                .items(item())
+                .count(1)
+                .scanned_count(1)
+                .build()
+        });
+        let backend = mocked(&[&get, &put, &update, &delete, &scan]);
+        let app =
+            crate::router(ResourceMap::default().with("users", Resource::new(Arc::new(backend))));
+        for (_, method, uri, body) in requests.iter().filter(|r| r.0 == operation) {
+            for if_match in [None, Some("\"1\"")] {
+                let mut request = Request::builder().method(*method).uri(*uri);
+                if let Some(tag) = if_match.filter(|_| matches!(*method, "PUT" | "DELETE")) {
+                    request = request.header("if-match", tag);
+                }
+                let response = app
+                    .clone()
+                    .oneshot(request.body(Body::from(body.to_string())).unwrap())
+                    .await
+                    .unwrap();
+                assert!(
+                    response.status().is_success(),
+                    "{method} {uri} {body}: {}",
+                    response.status()
+                );
+                assert_ne!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            }
+        }
+        let called: Vec<&str> = [
+            ("dynamodb:GetItem", &get),
+            ("dynamodb:PutItem", &put),
+            ("dynamodb:UpdateItem", &update),
+            ("dynamodb:DeleteItem", &delete),
+            ("dynamodb:Scan", &scan),
+        ]
+        .into_iter()
+        .filter(|(_, rule)| rule.num_calls() > 0)
+        .map(|(action, _)| action)
+        .collect();
+        let granted = item_actions(operation);
+        for action in &called {
+            assert!(
+                granted.contains(action),
+                "{operation:?} calls {action}, which its role is not granted: {granted:?}"
+            );
+        }
+        called_by_any.extend(called);
+    }
+    let declared: std::collections::BTreeSet<&str> = Operation::all()
+        .into_iter()
+        .flat_map(|operation| item_actions(operation).iter().copied())
+        .collect();
+    assert_eq!(called_by_any, declared, "a declared action no path calls");
+}
