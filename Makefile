@@ -9,7 +9,18 @@ VENV         := .venv
 CARGO_LAMBDA := $(VENV)/bin/cargo-lambda
 # Pinned: a new cargo-lambda (and the zig it brings) must be a reviewed change.
 CARGO_LAMBDA_VERSION := 1.9.2
+# The function's CPU, as `stack.arch` in infra/app.yaml: arm64 (default) or
+# x86_64. `deployer deploy` refuses a zip built for another one.
+LAMBDA_ARCH ?= arm64
+ifeq ($(LAMBDA_ARCH),arm64)
 LAMBDA_TARGET := aarch64-unknown-linux-gnu
+CARGO_LAMBDA_ARCH := --arm64
+else ifeq ($(LAMBDA_ARCH),x86_64)
+LAMBDA_TARGET := x86_64-unknown-linux-gnu
+CARGO_LAMBDA_ARCH := --x86-64
+else
+$(error LAMBDA_ARCH is "$(LAMBDA_ARCH)": arm64 or x86_64, as stack.arch)
+endif
 
 TEST_TOOLS   := $(VENV)/.test-tools-installed
 # cfn-lint and checkov in a venv of their own (see tools/requirements-lint.txt).
@@ -86,9 +97,9 @@ $(TEST_TOOLS): tools/requirements-test.txt | $(VENV)/bin/python
 	$(VENV)/bin/pip install --quiet -r tools/requirements-test.txt
 	touch $@
 
-lambda: $(CARGO_LAMBDA) ## Build the arm64 Lambda zip into target/lambda/api/bootstrap.zip
+lambda: $(CARGO_LAMBDA) ## Build the Lambda zip (LAMBDA_ARCH=arm64|x86_64) into target/lambda/api/bootstrap.zip
 	rustup target list --installed | grep -qx $(LAMBDA_TARGET) || rustup target add $(LAMBDA_TARGET)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --profile lambda --arm64 --output-format zip -p api --no-default-features --include infra/seed
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --profile lambda $(CARGO_LAMBDA_ARCH) --output-format zip -p api --no-default-features --include infra/seed
 	@ls -l target/lambda/api/bootstrap.zip
 
 $(VENV)/bin/python:
@@ -101,7 +112,7 @@ $(CARGO_LAMBDA): | $(VENV)/bin/python
 # Measures and prints, never asserts; not part of `make test`. wrk and
 # valgrind (callgrind's instruction counts) come from apt (as root), the AWS
 # CLI from PyPI; without one of them, the figures that need it say so instead. The table is printed and written as JSON under
-# bench-results/ (git-ignored). BENCH_LAMBDA=1 first builds the arm64 zip
+# bench-results/ (git-ignored). BENCH_LAMBDA=1 first builds the LAMBDA_ARCH zip
 # (minutes); BENCH_ARGS passes options to the runner, e.g.
 # BENCH_ARGS='--sections cold,load --rounds 1'.
 bench: $(TEST_TOOLS) ## Measure cold start, load, instructions, memory, zip size, seeding, deploy (bench-results/)

@@ -39,6 +39,32 @@ pub fn host_lambda_zip(api: &Path, seeds: &Path, dir: &Path) -> anyhow::Result<P
     Ok(path)
 }
 
+/// A copy of the workspace's `infra/` under `dir` whose stack runs on the
+/// host's CPU: the emulator runs the zip's `bootstrap` here, and the deployer
+/// refuses a zip built for another architecture than `stack.arch`.
+pub fn host_declaration(workspace: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "x86_64",
+        "aarch64" => "arm64",
+        other => bail!("no Lambda architecture runs {other} binaries"),
+    };
+    let infra = dir.join("infra");
+    std::fs::create_dir_all(infra.join("seed"))?;
+    for seed in std::fs::read_dir(workspace.join("infra/seed"))? {
+        let seed = seed?.path();
+        if let Some(name) = seed.file_name() {
+            std::fs::copy(&seed, infra.join("seed").join(name))?;
+        }
+    }
+    let app = std::fs::read_to_string(workspace.join("infra/app.yaml"))?;
+    if app.lines().any(|line| line.starts_with("stack:")) {
+        bail!("infra/app.yaml has a `stack:` section; the bench's copy would repeat it");
+    }
+    let path = infra.join("app.yaml");
+    std::fs::write(&path, format!("{app}stack:\n  arch: {arch}\n"))?;
+    Ok(path)
+}
+
 /// Runs `deployer ARGS` from `workspace`, returning its stdout and how long it took.
 pub fn deployer(
     deployer: &Path,

@@ -896,10 +896,8 @@ fn deploy(paths: &Paths, options: &Options) -> anyhow::Result<Vec<Row>> {
     let work = TempDir::new("deploy")?;
     let zip = deploy::host_lambda_zip(&paths.api, &paths.workspace.join("infra/seed"), &work.0)?;
     let zip = zip.to_str().context("a temp path that is not UTF-8")?;
-    let config = paths
-        .app_yaml
-        .to_str()
-        .context("a workspace path that is not UTF-8")?;
+    let app_yaml = deploy::host_declaration(&paths.workspace, &work.0)?;
+    let config = app_yaml.to_str().context("a temp path that is not UTF-8")?;
     let stack = unique("stack");
     let common = ["--config", config, "--stack-name", &stack];
     let (_, first) = deploy::deployer(

@@ -261,7 +261,7 @@ async fn lambda_zip(context: &Context, given: Option<&Path>) -> Result<LambdaZip
             artifacts::build_lambda_zip(Path::new("."), context.settings.arch).await?
         }
     };
-    Ok(LambdaZip::open(&path).await?)
+    Ok(LambdaZip::open(&path, context.settings.arch).await?)
 }
 
 /// The change set request for this declaration, settings and artifact.

@@ -23,7 +23,7 @@ use deployer::bootstrap::{
 };
 use deployer::pipeline::{self, FollowOptions};
 use deployer::seed::{self, Backoff, TableSeed};
-use deployer::settings::StackSettings;
+use deployer::settings::{Arch, StackSettings};
 
 const REGION: &str = "us-east-1";
 
@@ -95,6 +95,19 @@ async fn the_bucket_is_created_once_and_hardened_every_time() {
         .await
         .unwrap();
     assert_eq!(versioning.status(), Some(&BucketVersioningStatus::Enabled));
+    let lifecycle = s3
+        .get_bucket_lifecycle_configuration()
+        .bucket(name)
+        .send()
+        .await
+        .unwrap();
+    let mut prefixes: Vec<&str> = lifecycle
+        .rules()
+        .iter()
+        .filter_map(|rule| rule.filter().and_then(|filter| filter.prefix()))
+        .collect();
+    prefixes.sort_unstable();
+    assert_eq!(prefixes, ["api/", "codebuild-cache/"]);
     let ownership = s3
         .get_bucket_ownership_controls()
         .bucket(name)
@@ -162,14 +175,17 @@ async fn another_accounts_bucket_of_the_same_name_is_refused() {
     );
 }
 
-/// A Lambda zip holding an executable `bootstrap` saying `marker`.
+/// A Lambda zip holding an executable `bootstrap` for arm64 (the header of
+/// a 64-bit little-endian ELF executable, machine 183), followed by `marker`.
 fn lambda_zip(marker: &str) -> Vec<u8> {
+    let mut elf = vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    elf.extend_from_slice(&3u16.to_le_bytes());
+    elf.extend_from_slice(&183u16.to_le_bytes());
+    elf.extend_from_slice(marker.as_bytes());
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default().unix_permissions(0o755);
     writer.start_file("bootstrap", options).unwrap();
-    writer
-        .write_all(format!("#!/bin/sh\necho {marker}\n").as_bytes())
-        .unwrap();
+    writer.write_all(&elf).unwrap();
     writer.finish().unwrap().into_inner()
 }
 
@@ -185,8 +201,8 @@ async fn a_zip_is_uploaded_once_under_its_hash() {
     let bytes = lambda_zip(&unique("zip"));
     let path = std::env::temp_dir().join(format!("{}.zip", unique("lambda")));
     std::fs::write(&path, &bytes).unwrap();
-    let zip = LambdaZip::open(&path).await.unwrap();
-    assert_eq!(zip.key(), artifacts::artifact_key(&bytes));
+    let zip = LambdaZip::open(&path, Arch::Arm64).await.unwrap();
+    assert_eq!(zip.key(), artifacts::artifact_key(zip.bytes()));
 
     let first = artifacts::upload(&s3, &bucket, &zip).await.unwrap();
     assert_eq!(first.outcome, UploadOutcome::Uploaded, "{first}");
@@ -209,7 +225,7 @@ async fn a_zip_is_uploaded_once_under_its_hash() {
         Some(&ServerSideEncryption::Aes256)
     );
     let body = stored.body.collect().await.unwrap().into_bytes();
-    assert_eq!(body.as_ref(), bytes.as_slice());
+    assert_eq!(body.as_ref(), zip.bytes());
     std::fs::remove_file(&path).unwrap();
 }
 
@@ -219,7 +235,7 @@ async fn uploading_to_a_missing_bucket_says_bootstrap_first() {
         return;
     };
     let s3 = artifacts::s3_client(&config);
-    let zip = LambdaZip::from_bytes("z.zip".into(), lambda_zip("x")).unwrap();
+    let zip = LambdaZip::from_bytes("z.zip".into(), lambda_zip("x"), Arch::Arm64).unwrap();
     // A bucket bootstrap never created.
     let missing = fresh_bucket(&config).await;
     let error = artifacts::upload(&s3, &missing, &zip).await.unwrap_err();

@@ -95,8 +95,24 @@ fn host_lambda_zip(dir: &Path) -> PathBuf {
     path
 }
 
-/// A copy of `infra/` whose app.yaml ends with `stack_section`.
+/// The host's CPU as `stack.arch` spells it: the emulator runs the zip's
+/// `bootstrap` on this machine, and the deployer refuses a zip built for
+/// another CPU than the stack's.
+fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "x86_64",
+        "aarch64" => "arm64",
+        other => panic!("no Lambda architecture runs {other} binaries"),
+    }
+}
+
+/// A copy of `infra/` whose app.yaml ends with `stack_section` (`stack:` and
+/// its settings, or nothing), its `arch` the host's.
 fn declaration(dir: &Path, name: &str, stack_section: &str) -> PathBuf {
+    let settings = stack_section
+        .strip_prefix("stack:\n")
+        .unwrap_or(stack_section);
+    let stack_section = format!("stack:\n  arch: {}\n{settings}", host_arch());
     let infra = dir.join(name);
     std::fs::create_dir_all(infra.join("seed")).unwrap();
     for seed in std::fs::read_dir(workspace().join("infra/seed")).unwrap() {

@@ -1,9 +1,11 @@
 //! The Lambda zip: built with cargo-lambda (or given with `--artifact`),
-//! checked, and uploaded to the artifact bucket under the SHA-256 of its bytes.
+//! checked for the function's architecture, rewritten in a canonical form,
+//! and uploaded to the artifact bucket under the SHA-256 of those bytes.
 //!
-//! The key is the content hash, so the template changes exactly when the code
-//! does: an unchanged zip is neither uploaded again nor redeployed, and the
-//! code of every earlier deploy stays in the (versioned) bucket for a rollback.
+//! The key is the content hash of the canonical zip, so the template changes
+//! exactly when the code does: the same source built again (every push in
+//! CodeBuild) is neither uploaded again nor redeployed, and the code of every
+//! earlier deploy stays in the (versioned) bucket for a rollback.
 
 mod zip_archive;
 
@@ -22,7 +24,7 @@ use thiserror::Error;
 use crate::bootstrap::ArtifactBucket;
 use crate::settings::Arch;
 
-pub use zip_archive::{BOOTSTRAP, Entry, ZipProblem, check_lambda_zip, entries};
+pub use zip_archive::{BOOTSTRAP, Entry, ZipProblem, canonical_zip, check_lambda_zip, entries};
 
 /// The workspace package that is the Lambda.
 pub const LAMBDA_PACKAGE: &str = "api";
@@ -205,7 +207,8 @@ fn cargo_lambda_on(search_path: &std::ffi::OsStr) -> bool {
     std::env::split_paths(search_path).any(|dir| dir.join("cargo-lambda").is_file())
 }
 
-/// A checked Lambda zip in memory, with its content hash.
+/// A checked Lambda zip in memory, in its canonical form, with its content
+/// hash.
 pub struct LambdaZip {
     path: PathBuf,
     sha256: String,
@@ -224,8 +227,8 @@ impl fmt::Debug for LambdaZip {
 
 impl LambdaZip {
     /// Reads and checks the zip at `path`: it exists, is a zip, and has an
-    /// executable `bootstrap` at its root.
-    pub async fn open(path: &Path) -> Result<Self, ArtifactError> {
+    /// executable `bootstrap` at its root, built for `arch`.
+    pub async fn open(path: &Path, arch: Arch) -> Result<Self, ArtifactError> {
         let owned = path.to_owned();
         tokio::task::spawn_blocking(move || {
             let bytes = std::fs::read(&owned).map_err(|source| match source.kind() {
@@ -235,7 +238,7 @@ impl LambdaZip {
                     source,
                 },
             })?;
-            Self::from_bytes(owned, bytes)
+            Self::from_bytes(owned, bytes, arch)
         })
         .await
         .map_err(|join_error| ArtifactError::Read {
@@ -244,12 +247,15 @@ impl LambdaZip {
         })?
     }
 
-    /// Checks `bytes`, read from `path`.
-    pub fn from_bytes(path: PathBuf, bytes: Vec<u8>) -> Result<Self, ArtifactError> {
-        check_lambda_zip(&bytes).map_err(|problem| ArtifactError::Invalid {
+    /// Checks `bytes`, read from `path`, for a function on `arch`, and
+    /// keeps their canonical form.
+    pub fn from_bytes(path: PathBuf, bytes: Vec<u8>, arch: Arch) -> Result<Self, ArtifactError> {
+        let invalid = |problem| ArtifactError::Invalid {
             path: path.clone(),
             problem,
-        })?;
+        };
+        check_lambda_zip(&bytes, arch).map_err(invalid)?;
+        let bytes = canonical_zip(&bytes).map_err(invalid)?;
         Ok(Self {
             sha256: sha256_hex(&bytes),
             path,
@@ -261,13 +267,18 @@ impl LambdaZip {
         &self.path
     }
 
-    /// The SHA-256 of the zip's bytes, lowercase hex.
+    /// The SHA-256 of the canonical zip's bytes, lowercase hex.
     pub fn sha256(&self) -> &str {
         &self.sha256
     }
 
     pub fn size_bytes(&self) -> u64 {
         self.bytes.len() as u64
+    }
+
+    /// The canonical zip, as it is uploaded.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
     }
 
     /// The object key: `api/<sha256>.zip`; what the template's code key is.
@@ -461,8 +472,10 @@ mod tests {
             artifact_key(b"abc"),
             "api/ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad.zip"
         );
-        let bytes = zip_of(&[("bootstrap", 0o755)], "");
-        let zip = LambdaZip::from_bytes("a.zip".into(), bytes.clone()).unwrap();
+        let given = zip_of(&[("bootstrap", 0o755)], "");
+        let zip = LambdaZip::from_bytes("a.zip".into(), given, Arch::Arm64).unwrap();
+        // The key is the hash of the canonical bytes, which are uploaded.
+        let bytes = zip.bytes().to_vec();
         assert_eq!(zip.key(), artifact_key(&bytes));
         assert_eq!(zip.size_bytes(), bytes.len() as u64);
         // One byte more is another key.
@@ -509,7 +522,7 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
         let path = build_lambda_zip(root, Arch::Arm64).await.unwrap();
         assert_eq!(path, root.join(BUILT_ZIP));
-        let zip = LambdaZip::open(&path).await.unwrap();
+        let zip = LambdaZip::open(&path, Arch::Arm64).await.unwrap();
         let names: Vec<String> = entries(&std::fs::read(zip.path()).unwrap())
             .unwrap()
             .into_iter()
@@ -541,7 +554,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("deployer-artifacts-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let missing = dir.join("missing.zip");
-        let error = LambdaZip::open(&missing).await.unwrap_err();
+        let error = LambdaZip::open(&missing, Arch::Arm64).await.unwrap_err();
         assert_eq!(
             error.to_string(),
             format!("the Lambda zip {} does not exist", missing.display())
@@ -549,19 +562,29 @@ mod tests {
 
         let not_zip = dir.join("bootstrap");
         std::fs::write(&not_zip, b"\x7fELF").unwrap();
-        let error = LambdaZip::open(&not_zip).await.unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            format!(
-                "{} is not a usable Lambda zip: it is not a zip archive (no \
-                 end-of-central-directory record)",
+        let error = LambdaZip::open(&not_zip, Arch::Arm64).await.unwrap_err();
+        assert!(
+            error.to_string().starts_with(&format!(
+                "{} is not a usable Lambda zip: it is not a readable zip archive (",
                 not_zip.display()
-            )
+            )),
+            "{error}"
+        );
+
+        // A zip for the wrong CPU is refused before anything is uploaded.
+        let x86 = dir.join("x86.zip");
+        std::fs::write(&x86, zip_of(&[("bootstrap", 0o755)], "")).unwrap();
+        let error = LambdaZip::open(&x86, Arch::X86_64).await.unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("its `bootstrap` is built for arm64, but the function runs on x86_64"),
+            "{error}"
         );
 
         let good = dir.join("good.zip");
         std::fs::write(&good, zip_of(&[("bootstrap", 0o755)], "")).unwrap();
-        let zip = LambdaZip::open(&good).await.unwrap();
+        let zip = LambdaZip::open(&good, Arch::Arm64).await.unwrap();
         assert_eq!(zip.path(), good);
         assert_eq!(zip.sha256().len(), 64);
         // Debug names the zip; it does not dump megabytes of it.
@@ -584,7 +607,12 @@ mod tests {
     }
 
     fn test_zip() -> LambdaZip {
-        LambdaZip::from_bytes("z.zip".into(), zip_of(&[("bootstrap", 0o755)], "")).unwrap()
+        LambdaZip::from_bytes(
+            "z.zip".into(),
+            zip_of(&[("bootstrap", 0o755)], ""),
+            Arch::Arm64,
+        )
+        .unwrap()
     }
 
     #[tokio::test]

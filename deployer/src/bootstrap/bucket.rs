@@ -17,8 +17,10 @@ use std::fmt;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, ObjectOwnership,
-    OwnershipControls, OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryption,
+    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint,
+    BucketVersioningStatus, CreateBucketConfiguration, ExpirationStatus, LifecycleRule,
+    LifecycleRuleFilter, NoncurrentVersionExpiration, ObjectOwnership, OwnershipControls,
+    OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryption,
     ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
     VersioningConfiguration,
 };
@@ -30,6 +32,15 @@ use crate::settings::StackSettings;
 
 /// The default encryption the bucket is given, as reports name it.
 pub const ENCRYPTION: &str = "SSE-S3 (AES256)";
+
+/// The folder of the bucket holding CodeBuild's cache (the cargo registry
+/// and `target/`): the project's `Cache.Location` is `<bucket>/<this>`.
+pub const CODEBUILD_CACHE_PREFIX: &str = "codebuild-cache";
+/// Days a replaced or deleted Lambda zip stays recoverable.
+const NONCURRENT_ZIP_DAYS: i32 = 30;
+/// Days a replaced CodeBuild cache stays: CodeBuild rewrites the whole cache
+/// (hundreds of MB) after every build, and versioning would keep every one.
+const NONCURRENT_CACHE_DAYS: i32 = 1;
 
 /// S3's limit on a bucket name's length.
 const MAX_BUCKET_NAME_LEN: usize = 63;
@@ -397,6 +408,14 @@ async fn harden(
         .await
         .map_err(|error| s3_error("PutBucketVersioning", bucket, error))?;
 
+    s3.put_bucket_lifecycle_configuration()
+        .bucket(name)
+        .expected_bucket_owner(owner)
+        .lifecycle_configuration(lifecycle().map_err(invalid("PutBucketLifecycleConfiguration"))?)
+        .send()
+        .await
+        .map_err(|error| s3_error("PutBucketLifecycleConfiguration", bucket, error))?;
+
     s3.put_bucket_policy()
         .bucket(name)
         .expected_bucket_owner(owner)
@@ -410,9 +429,53 @@ async fn harden(
         "bucket owner enforced (no ACLs)".to_owned(),
         encryption_applied,
         "versioning enabled".to_owned(),
+        format!(
+            "replaced versions expire after {NONCURRENT_ZIP_DAYS} days \
+             ({CODEBUILD_CACHE_PREFIX}/ after {NONCURRENT_CACHE_DAYS})"
+        ),
         "TLS-only bucket policy".to_owned(),
     ]
     .to_vec())
+}
+
+/// What versioning would otherwise keep forever. The zips are keyed by
+/// their content hash and never overwritten, so current zips never expire
+/// here: a rollback, or a stack not deployed for months, still finds its
+/// code. Versions that were replaced or deleted expire after
+/// [`NONCURRENT_ZIP_DAYS`]; the CodeBuild cache, rewritten by every build,
+/// after [`NONCURRENT_CACHE_DAYS`]. Unfinished multipart uploads are
+/// dropped after a day. (S3 user guide, "Lifecycle configuration elements":
+/// `NoncurrentVersionExpiration`, `AbortIncompleteMultipartUpload`.)
+fn lifecycle() -> Result<BucketLifecycleConfiguration, aws_sdk_s3::error::BuildError> {
+    let rule = |id: &str, prefix: &str, noncurrent_days: i32| {
+        LifecycleRule::builder()
+            .id(id)
+            .status(ExpirationStatus::Enabled)
+            .filter(LifecycleRuleFilter::builder().prefix(prefix).build())
+            .noncurrent_version_expiration(
+                NoncurrentVersionExpiration::builder()
+                    .noncurrent_days(noncurrent_days)
+                    .build(),
+            )
+            .abort_incomplete_multipart_upload(
+                AbortIncompleteMultipartUpload::builder()
+                    .days_after_initiation(1)
+                    .build(),
+            )
+            .build()
+    };
+    BucketLifecycleConfiguration::builder()
+        .rules(rule(
+            "replaced-build-cache",
+            &format!("{CODEBUILD_CACHE_PREFIX}/"),
+            NONCURRENT_CACHE_DAYS,
+        )?)
+        .rules(rule(
+            "replaced-lambda-zips",
+            crate::artifacts::KEY_PREFIX,
+            NONCURRENT_ZIP_DAYS,
+        )?)
+        .build()
 }
 
 /// The KMS algorithm (`aws:kms`, `aws:kms:dsse`) of an existing bucket's
@@ -491,6 +554,7 @@ mod tests {
     use aws_sdk_s3::operation::get_bucket_encryption::GetBucketEncryptionOutput;
     use aws_sdk_s3::operation::head_bucket::{HeadBucketError, HeadBucketOutput};
     use aws_sdk_s3::operation::put_bucket_encryption::PutBucketEncryptionOutput;
+    use aws_sdk_s3::operation::put_bucket_lifecycle_configuration::PutBucketLifecycleConfigurationOutput;
     use aws_sdk_s3::operation::put_bucket_ownership_controls::PutBucketOwnershipControlsOutput;
     use aws_sdk_s3::operation::put_bucket_policy::PutBucketPolicyOutput;
     use aws_sdk_s3::operation::put_bucket_versioning::PutBucketVersioningOutput;
@@ -682,6 +746,25 @@ mod tests {
                         == Some(&BucketVersioningStatus::Enabled)
                 })
                 .then_output(|| PutBucketVersioningOutput::builder().build()),
+            mock!(aws_sdk_s3::Client::put_bucket_lifecycle_configuration)
+                .match_requests(|input| {
+                    let rules = input.lifecycle_configuration().unwrap().rules();
+                    let days = |prefix: &str| {
+                        rules
+                            .iter()
+                            .find(|rule| {
+                                rule.filter().and_then(|filter| filter.prefix()) == Some(prefix)
+                            })
+                            .and_then(|rule| rule.noncurrent_version_expiration())
+                            .and_then(|expiration| expiration.noncurrent_days())
+                    };
+                    // No rule expires current objects: a rollback needs its zip.
+                    rules.iter().all(|rule| rule.expiration().is_none())
+                        && days("codebuild-cache/") == Some(1)
+                        && days("api/") == Some(30)
+                        && input.expected_bucket_owner() == Some("123456789012")
+                })
+                .then_output(|| PutBucketLifecycleConfigurationOutput::builder().build()),
             mock!(aws_sdk_s3::Client::put_bucket_policy)
                 .match_requests(|input| input.policy().unwrap().contains("aws:SecureTransport"))
                 .then_output(|| PutBucketPolicyOutput::builder().build()),
@@ -710,7 +793,8 @@ mod tests {
             report.to_string(),
             "artifact bucket app-artifacts (eu-west-3): created; public access blocked, bucket \
              owner enforced (no ACLs), SSE-S3 (AES256) default encryption, versioning enabled, \
-             TLS-only bucket policy"
+             replaced versions expire after 30 days (codebuild-cache/ after 1), TLS-only bucket \
+             policy"
         );
     }
 

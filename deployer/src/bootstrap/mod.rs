@@ -14,8 +14,8 @@ mod github_token;
 use thiserror::Error;
 
 pub use bucket::{
-    ArtifactBucket, BucketOutcome, BucketReport, ENCRYPTION, bucket_name_problem,
-    default_bucket_name, ensure_bucket, tls_only_policy,
+    ArtifactBucket, BucketOutcome, BucketReport, CODEBUILD_CACHE_PREFIX, ENCRYPTION,
+    bucket_name_problem, default_bucket_name, ensure_bucket, tls_only_policy,
 };
 pub use github_token::{
     GitHubToken, SecretOutcome, SecretReport, TokenSource, ensure_github_token, read_token,

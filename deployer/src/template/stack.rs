@@ -1044,7 +1044,10 @@ fn add_pipeline(
             },
             cache: ProjectCache {
                 kind: "S3",
-                location: Expr::sub("${ArtifactBucket}/codebuild-cache"),
+                location: Expr::sub(format!(
+                    "${{ArtifactBucket}}/{}",
+                    crate::bootstrap::CODEBUILD_CACHE_PREFIX
+                )),
             },
             logs_config: ProjectLogsConfig {
                 cloud_watch_logs: CloudWatchLogsConfig {
