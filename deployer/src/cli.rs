@@ -161,6 +161,15 @@ pub enum PipelineCommand {
     },
     /// Where the last build's log is.
     Logs,
+    /// Store a new GitHub token for the pipeline (rotation): the secret
+    /// `stack.pipeline.github_token_secret` gets it, in the form CodeBuild
+    /// reads, and the next build uses it. No deploy is needed.
+    Token {
+        /// File holding the new token; without it the token is read from
+        /// standard input (pipe it, never type it).
+        #[arg(long)]
+        github_token_file: Option<PathBuf>,
+    },
 }
 
 #[cfg(test)]

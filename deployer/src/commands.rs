@@ -264,23 +264,36 @@ async fn lambda_zip(context: &Context, given: Option<&Path>) -> Result<LambdaZip
     Ok(LambdaZip::open(&path, context.settings.arch).await?)
 }
 
+/// The ARN of the pipeline's GitHub token secret, when the declaration has
+/// a pipeline: the template's project names it as its source credential.
+async fn github_token_arn(context: &Context) -> Result<Option<String>, CommandError> {
+    match &context.settings.pipeline {
+        Some(pipeline) => Ok(Some(
+            bootstrap::github_token_arn(&context.secretsmanager(), &pipeline.github_token_secret)
+                .await?,
+        )),
+        None => Ok(None),
+    }
+}
+
 /// The change set request for this declaration, settings and artifact.
-fn plan_request(
+async fn plan_request(
     context: &Context,
     bucket: &str,
     zip: &LambdaZip,
     options: Option<&DeployOptions>,
 ) -> Result<PlanRequest, CommandError> {
     let body = template::build(&context.app, &context.settings)?.to_json();
-    let pipeline = if context.settings.pipeline.is_some() {
-        "true"
-    } else {
-        "false"
-    };
+    let token_arn = github_token_arn(context).await?;
+    let pipeline = if token_arn.is_some() { "true" } else { "false" };
     let mut request = PlanRequest::new(context.stack(), body)
         .parameter(template::PARAM_ARTIFACT_BUCKET, bucket)
         .parameter(template::PARAM_ARTIFACT_KEY, zip.key())
-        .parameter(template::PARAM_ENABLE_PIPELINE, pipeline);
+        .parameter(template::PARAM_ENABLE_PIPELINE, pipeline)
+        .parameter(
+            template::PARAM_GITHUB_TOKEN_SECRET_ARN,
+            token_arn.unwrap_or_default(),
+        );
     if let Some(options) = options {
         request = request
             .recreate(options.recreate)
@@ -323,7 +336,7 @@ async fn diff(context: &Context, artifact: Option<&Path>) -> Result<Finished, Co
     let zip = lambda_zip(context, artifact).await?;
     let bucket = artifact_bucket(context).await?;
     // The change set only names the key; nothing is uploaded for a diff.
-    let request = plan_request(context, &bucket.name, &zip, None)?;
+    let request = plan_request(context, &bucket.name, &zip, None).await?;
     let stacks = context.stacks();
     let plan = stacks.plan(&request, &mut event_printer()).await?;
     if !plan.is_empty() {
@@ -369,7 +382,7 @@ async fn deploy(context: &mut Context, options: &DeployOptions) -> Result<(), Co
     let upload = artifacts::upload(&s3, &bucket, &zip).await?;
     eprintln!("{upload}");
 
-    let request = plan_request(context, &bucket.name, &zip, Some(options))?;
+    let request = plan_request(context, &bucket.name, &zip, Some(options)).await?;
     let stacks = context.stacks();
     let plan = stacks.plan(&request, &mut event_printer()).await?;
     if plan.is_empty() {
@@ -572,32 +585,48 @@ async fn status(context: &Context) -> Result<Finished, CommandError> {
     Ok(Finished::Success)
 }
 
-async fn pipeline(context: &Context, command: PipelineCommand) -> Result<Finished, CommandError> {
-    let outputs = context.stacks().outputs(context.stack()).await?;
-    let project = outputs
-        .get(template::OUTPUT_BUILD_PROJECT)
+/// The declaration's pipeline settings, or why there are none.
+fn pipeline_settings(
+    context: &Context,
+) -> Result<&crate::settings::PipelineSettings, CommandError> {
+    context
+        .settings
+        .pipeline
+        .as_ref()
         .ok_or_else(|| CommandError::NoPipeline {
             stack: context.stack().to_owned(),
-        })?
-        .to_owned();
-    let codebuild = context.codebuild();
+        })
+}
+
+/// The deployed CodeBuild project's name, from the stack's outputs.
+async fn build_project(context: &Context) -> Result<String, CommandError> {
+    let outputs = context.stacks().outputs(context.stack()).await?;
+    outputs
+        .get(template::OUTPUT_BUILD_PROJECT)
+        .map(str::to_owned)
+        .ok_or_else(|| CommandError::NoPipeline {
+            stack: context.stack().to_owned(),
+        })
+}
+
+async fn pipeline(context: &Context, command: PipelineCommand) -> Result<Finished, CommandError> {
     match command {
         PipelineCommand::Run { wait } => {
-            let branch = context
-                .settings
-                .pipeline
-                .as_ref()
-                .map(|pipeline| pipeline.branch.clone())
-                .ok_or_else(|| CommandError::NoPipeline {
-                    stack: context.stack().to_owned(),
-                })?;
+            let branch = pipeline_settings(context)?.branch.clone();
+            let project = build_project(context).await?;
             let options = FollowOptions {
                 timeout: wait.timeout(),
                 ..FollowOptions::default()
             };
             let mut progress = |phase: &PhaseReport| eprintln!("{phase}");
-            let outcome =
-                pipeline::run(&codebuild, &project, &branch, &options, &mut progress).await?;
+            let outcome = pipeline::run(
+                &context.codebuild(),
+                &project,
+                &branch,
+                &options,
+                &mut progress,
+            )
+            .await?;
             context.print(&outcome)?;
             Ok(if outcome.succeeded {
                 Finished::Success
@@ -606,7 +635,21 @@ async fn pipeline(context: &Context, command: PipelineCommand) -> Result<Finishe
             })
         }
         PipelineCommand::Logs => {
-            context.print(&pipeline::log_location(&codebuild, &project).await?)?;
+            let project = build_project(context).await?;
+            context.print(&pipeline::log_location(&context.codebuild(), &project).await?)?;
+            Ok(Finished::Success)
+        }
+        // Needs no stack: the secret is the declaration's, and the next
+        // build reads it.
+        PipelineCommand::Token { github_token_file } => {
+            let secret = &pipeline_settings(context)?.github_token_secret;
+            let source = match github_token_file {
+                Some(path) => TokenSource::File(path),
+                None => TokenSource::Stdin,
+            };
+            let report =
+                bootstrap::store_github_token(&context.secretsmanager(), secret, &source).await?;
+            context.print(&report)?;
             Ok(Finished::Success)
         }
     }

@@ -266,10 +266,34 @@ async fn the_token_secret_is_stored_once_and_never_shown() {
         .send()
         .await
         .unwrap();
+    // CodeBuild's form of a source credential, the token trimmed, and the
+    // tags CodeBuild looks for.
+    let value: serde_json::Value = serde_json::from_str(stored.secret_string().unwrap()).unwrap();
     assert_eq!(
-        stored.secret_string(),
-        Some(token.as_str()),
-        "trimmed, as is"
+        value,
+        serde_json::json!({"ServerType": "GITHUB", "AuthType": "PERSONAL_ACCESS_TOKEN", "Token": token})
+    );
+    let described = secrets
+        .describe_secret()
+        .secret_id(&name)
+        .send()
+        .await
+        .unwrap();
+    for (key, expected) in deployer::bootstrap::CODEBUILD_SECRET_TAGS {
+        assert!(
+            described
+                .tags()
+                .iter()
+                .any(|tag| tag.key() == Some(key) && tag.value() == Some(expected)),
+            "tag {key}: {:?}",
+            described.tags()
+        );
+    }
+    assert_eq!(
+        deployer::bootstrap::github_token_arn(&secrets, &name)
+            .await
+            .unwrap(),
+        described.arn().unwrap()
     );
 
     // The second run needs no token: the file is gone, and nothing changes.
@@ -285,6 +309,25 @@ async fn the_token_secret_is_stored_once_and_never_shown() {
         .await
         .unwrap();
     assert_eq!(still.version_id(), stored.version_id());
+
+    // Rotation: one call stores the new token; the ARN the project names
+    // stays the same, so no deploy is needed.
+    let rotated = format!("ghp_{}", uuid::Uuid::new_v4().simple());
+    let file = std::env::temp_dir().join(unique("rotated"));
+    std::fs::write(&file, &rotated).unwrap();
+    let third = deployer::bootstrap::store_github_token(&secrets, &name, &TokenSource::File(file))
+        .await
+        .unwrap();
+    assert_eq!(third.outcome, SecretOutcome::Updated);
+    let now = secrets
+        .get_secret_value()
+        .secret_id(&name)
+        .send()
+        .await
+        .unwrap();
+    assert!(now.secret_string().unwrap().contains(&rotated));
+    assert_eq!(now.arn(), stored.arn());
+    assert!(!format!("{third} {third:?}").contains(&rotated));
 
     for report in [&first, &second] {
         for printed in [

@@ -125,6 +125,24 @@ fn declaration(dir: &Path, name: &str, stack_section: &str) -> PathBuf {
     path
 }
 
+/// The artifact bucket a deployed stack's function reads its code from.
+async fn outputs_bucket(sdk: &aws_config::SdkConfig, stack: &str) -> String {
+    let cloudformation = aws_sdk_cloudformation::Client::new(sdk);
+    let described = cloudformation
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .unwrap();
+    described.stacks()[0]
+        .parameters()
+        .iter()
+        .find(|parameter| parameter.parameter_key() == Some("ArtifactBucket"))
+        .and_then(|parameter| parameter.parameter_value())
+        .unwrap()
+        .to_owned()
+}
+
 /// One HTTP/1.1 request to the emulator; returns status and body.
 fn http(endpoint: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     let address = endpoint.trim_start_matches("http://");
@@ -415,9 +433,8 @@ async fn bootstrap_serve_change_break_recover_and_destroy() {
         stderr(&run)
     );
 
-    // 4. A deploy that fails leaves the previous stack serving: the pipeline
-    //    on, whose GitHub credential the emulator refuses (as AWS refuses a
-    //    missing token secret). The CLI says why and exits non-zero.
+    // 4. A deploy that cannot work is refused before anything changes: the
+    //    pipeline on, but no GitHub token secret stored yet.
     let with_pipeline = declaration(
         &dir,
         "pipeline",
@@ -433,9 +450,60 @@ async fn bootstrap_serve_change_break_recover_and_destroy() {
         zip,
         "--yes",
     ]);
+    assert!(!run.status.success(), "the refused deploy exits non-zero");
+    assert!(
+        stderr(&run).contains("the secret `serverless-api/github-token` does not exist"),
+        "names what is missing: {}",
+        stderr(&run)
+    );
+
+    //    A deploy whose execution fails leaves the previous stack serving:
+    //    new code whose object in the bucket is not a zip (as if corrupted),
+    //    which Lambda refuses ("Could not unzip uploaded file"), so
+    //    CloudFormation rolls the update back.
+    let changed = dir.join("changed.zip");
+    {
+        let mut bytes =
+            zip::ZipWriter::new_append(std::io::Cursor::new(std::fs::read(zip).unwrap())).unwrap();
+        bytes
+            .start_file(
+                "infra/seed/changed.json",
+                zip::write::SimpleFileOptions::default().unix_permissions(0o644),
+            )
+            .unwrap();
+        bytes.write_all(b"[]").unwrap();
+        std::fs::write(&changed, bytes.finish().unwrap().into_inner()).unwrap();
+    }
+    let arch = match host_arch() {
+        "x86_64" => deployer::settings::Arch::X86_64,
+        _ => deployer::settings::Arch::Arm64,
+    };
+    let key = deployer::artifacts::LambdaZip::open(&changed, arch)
+        .await
+        .unwrap()
+        .key();
+    let bucket = outputs_bucket(&sdk, &stack).await;
+    deployer::artifacts::s3_client(&sdk)
+        .put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(b"not a zip".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let run = deployer(&[
+        "--config",
+        config,
+        "--stack-name",
+        &stack,
+        "deploy",
+        "--artifact",
+        changed.to_str().unwrap(),
+        "--yes",
+    ]);
     assert!(!run.status.success(), "the failed deploy exits non-zero");
     assert!(
-        stderr(&run).contains("SourceCredential"),
+        stderr(&run).contains("ApiFunction"),
         "names what failed: {}",
         stderr(&run)
     );

@@ -20,8 +20,8 @@ use deployer::settings::StackSettings;
 use deployer::template::{
     self, CONDITION_PIPELINE, OUTPUT_API_KEY_ID, OUTPUT_API_URL, OUTPUT_BUILD_PROJECT,
     OUTPUT_FUNCTION_NAME, PARAM_ARTIFACT_BUCKET, PARAM_ARTIFACT_KEY, PARAM_ENABLE_PIPELINE,
-    PARAM_GITHUB_BRANCH, PARAM_GITHUB_REPOSITORY, PARAM_GITHUB_TOKEN_SECRET, REQUIRED_CAPABILITY,
-    Template, TemplateError, table_logical_id, table_output_key,
+    PARAM_GITHUB_BRANCH, PARAM_GITHUB_REPOSITORY, PARAM_GITHUB_TOKEN_SECRET_ARN,
+    REQUIRED_CAPABILITY, Template, TemplateError, table_logical_id, table_output_key,
 };
 use serde_json::{Value, json};
 
@@ -137,7 +137,7 @@ fn the_interface_names_exist_in_the_template() {
         PARAM_ENABLE_PIPELINE,
         PARAM_GITHUB_REPOSITORY,
         PARAM_GITHUB_BRANCH,
-        PARAM_GITHUB_TOKEN_SECRET,
+        PARAM_GITHUB_TOKEN_SECRET_ARN,
     ] {
         assert!(built.has_parameter(parameter), "{parameter}");
     }
@@ -368,10 +368,7 @@ fn the_function_role_follows_the_operations() {
 /// `stack.pipeline` is set, and every pipeline resource waits on the switch.
 #[test]
 fn the_pipeline_renders_behind_its_condition() {
-    let pipeline_types = [
-        "AWS::CodeBuild::SourceCredential",
-        "AWS::CodeBuild::Project",
-    ];
+    let pipeline_types = ["AWS::CodeBuild::Project"];
     for ((app, settings), enabled, repository) in [
         (
             example_declaration(),
@@ -396,12 +393,13 @@ fn the_pipeline_renders_behind_its_condition() {
             let found = resources_of_type(&value, kind);
             assert_eq!(found.len(), 1, "{kind}");
         }
-        for logical_id in [
-            "PipelineSourceCredential",
-            "PipelineLogGroup",
-            "PipelineRole",
-            "PipelineProject",
-        ] {
+        // The account's one GitHub credential per region is never the
+        // stack's: another stack (or a console connection) shares it.
+        assert!(
+            resources_of_type(&value, "AWS::CodeBuild::SourceCredential").is_empty(),
+            "a SourceCredential would clobber and delete the account's credential"
+        );
+        for logical_id in ["PipelineLogGroup", "PipelineRole", "PipelineProject"] {
             assert_eq!(
                 value["Resources"][logical_id]["Condition"], CONDITION_PIPELINE,
                 "{logical_id}"
@@ -411,13 +409,27 @@ fn the_pipeline_renders_behind_its_condition() {
             value["Outputs"][OUTPUT_BUILD_PROJECT]["Condition"],
             CONDITION_PIPELINE
         );
-        let credential = &value["Resources"]["PipelineSourceCredential"]["Properties"];
-        assert_eq!(credential["ServerType"], "GITHUB");
-        assert_eq!(credential["AuthType"], "PERSONAL_ACCESS_TOKEN");
-        let token = credential["Token"]["Fn::Sub"].as_str().unwrap();
+        let project = &value["Resources"]["PipelineProject"]["Properties"];
         assert_eq!(
-            token,
-            "{{resolve:secretsmanager:${GitHubTokenSecret}:SecretString}}"
+            project["Source"]["Auth"],
+            json!({"Type": "SECRETS_MANAGER", "Resource": {"Ref": PARAM_GITHUB_TOKEN_SECRET_ARN}}),
+            "the project's own credential, read from the secret at every build"
+        );
+        assert_eq!(
+            project["Environment"]["EnvironmentVariables"],
+            json!([{
+                "Name": "GITHUB_TOKEN",
+                "Type": "SECRETS_MANAGER",
+                "Value": {"Fn::Sub": "${GitHubTokenSecretArn}:Token"}
+            }])
+        );
+        // A concurrency limit makes CodeBuild refuse the build of a push
+        // made while another build runs.
+        assert!(project.get("ConcurrentBuildLimit").is_none());
+        assert!(
+            value["Resources"]["PipelineProject"]
+                .get("DependsOn")
+                .is_none()
         );
         // Enabling it without GitHub values is refused by a rule.
         assert!(value["Rules"]["PipelineNeedsGitHub"]["Assertions"].is_array());
@@ -429,9 +441,17 @@ fn the_pipeline_renders_behind_its_condition() {
         value["Parameters"][PARAM_GITHUB_BRANCH]["Default"],
         "release"
     );
+    // An ARN ends in a suffix Secrets Manager chose: the deployer looks it
+    // up by the declaration's name and passes it; it has no default.
+    assert!(
+        value["Parameters"][PARAM_GITHUB_TOKEN_SECRET_ARN]
+            .get("Default")
+            .is_none()
+    );
+    let secret = pipeline_statement(&value, "GitHubTokenSecret");
     assert_eq!(
-        value["Parameters"][PARAM_GITHUB_TOKEN_SECRET]["Default"],
-        "serverless-api/github-token"
+        secret["Resource"],
+        json!([{"Ref": PARAM_GITHUB_TOKEN_SECRET_ARN}])
     );
     let project = &value["Resources"]["PipelineProject"]["Properties"];
     assert_eq!(project["Name"], "shop-deploy");
@@ -990,6 +1010,8 @@ async fn deploy_and_delete(
         .parameters(parameter(PARAM_ARTIFACT_BUCKET, &bucket))
         .parameters(parameter(PARAM_ARTIFACT_KEY, key))
         .parameters(parameter(PARAM_ENABLE_PIPELINE, "false"))
+        // No default: without a pipeline, the deployer passes it empty.
+        .parameters(parameter(PARAM_GITHUB_TOKEN_SECRET_ARN, ""))
         .send()
         .await
         .unwrap();

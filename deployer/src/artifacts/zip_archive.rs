@@ -418,7 +418,10 @@ pub(crate) mod tests {
                 .starts_with("its `bootstrap` is built for arm64, but the function runs on x86_64"),
             "{message}"
         );
-        assert!(message.contains("make lambda LAMBDA_ARCH=x86_64"), "{message}");
+        assert!(
+            message.contains("make lambda LAMBDA_ARCH=x86_64"),
+            "{message}"
+        );
         let error = check_lambda_zip(&zip(elf_for(Arch::X86_64)), Arch::Arm64).unwrap_err();
         assert!(
             error

@@ -1,7 +1,12 @@
-//! The GitHub token secret the CodeBuild source credential resolves.
+//! The GitHub token secret the CodeBuild project's source credential is.
 //!
-//! The token is read once, when the secret does not exist yet, from a file or
-//! from a pipe, and goes straight into Secrets Manager. It is never a
+//! The secret holds the token in the JSON form CodeBuild reads, tagged as
+//! CodeBuild expects, and the project names it as its own source credential:
+//! CodeBuild reads it at every build, so storing a new token
+//! ([`store_github_token`], `deployer pipeline token`) is the whole rotation.
+//!
+//! The token is read from a file or from a pipe, only when it is stored, and
+//! goes straight into Secrets Manager. It is never a
 //! command-line argument (the process list and shell history would show it),
 //! never read from a terminal (it would be echoed: turning echo off needs a
 //! terminal crate this project does without), and held in [`GitHubToken`],
@@ -12,6 +17,8 @@ use std::fmt;
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
+use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
+use aws_sdk_secretsmanager::types::Tag;
 use serde::Serialize;
 
 use super::BootstrapError;
@@ -117,13 +124,15 @@ fn read_token_blocking(source: &TokenSource) -> Result<GitHubToken, BootstrapErr
     GitHubToken::parse(&raw, &from)
 }
 
-/// Whether [`ensure_github_token`] stored a token.
+/// What [`ensure_github_token`] or [`store_github_token`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SecretOutcome {
     Created,
     /// The secret exists; its value was neither read nor changed.
     AlreadyExisted,
+    /// A new token replaced the secret's value (a rotation).
+    Updated,
 }
 
 /// The secret, by name: never its value.
@@ -143,54 +152,186 @@ impl fmt::Display for SecretReport {
                 "GitHub token secret {}: already there, left unchanged",
                 self.name
             ),
+            SecretOutcome::Updated => write!(
+                f,
+                "GitHub token secret {}: new token stored; the next build uses it",
+                self.name
+            ),
         }
     }
 }
 
-/// Makes sure the secret `name` exists. An existing secret is left as it is
-/// (rotating the token is `aws secretsmanager put-secret-value`, not a
-/// bootstrap); a missing one is created from the token `source` holds,
-/// which is read only then, so a second bootstrap needs no token.
+/// The tags CodeBuild looks for on a secret that holds a source credential,
+/// and their values for a GitHub personal access token (CodeBuild user guide,
+/// "Create and store a token in a Secrets Manager secret").
+pub const CODEBUILD_SECRET_TAGS: [(&str, &str); 3] = [
+    ("codebuild:source", ""),
+    ("codebuild:source:type", "personal_access_token"),
+    ("codebuild:source:provider", "github"),
+];
+
+/// The secret's value in the form CodeBuild reads a source credential from:
+/// `{"ServerType": "GITHUB", "AuthType": "PERSONAL_ACCESS_TOKEN", "Token": …}`
+/// (same page). The pipeline's `GITHUB_TOKEN` variable reads its `Token` key.
+fn codebuild_secret_string(token: &GitHubToken) -> String {
+    serde_json::json!({
+        "ServerType": "GITHUB",
+        "AuthType": "PERSONAL_ACCESS_TOKEN",
+        "Token": token.expose(),
+    })
+    .to_string()
+}
+
+fn tags() -> Vec<Tag> {
+    CODEBUILD_SECRET_TAGS
+        .iter()
+        .map(|(key, value)| Tag::builder().key(*key).value(*value).build())
+        .collect()
+}
+
+/// What Secrets Manager knows of the secret `name`, if it exists.
+async fn describe(
+    secrets: &aws_sdk_secretsmanager::Client,
+    name: &str,
+) -> Result<Option<DescribeSecretOutput>, BootstrapError> {
+    match secrets.describe_secret().secret_id(name).send().await {
+        Ok(found) if found.deleted_date().is_some() => {
+            Err(BootstrapError::SecretScheduledForDeletion {
+                name: name.to_owned(),
+            })
+        }
+        Ok(found) => Ok(Some(found)),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(error) => Err(secrets_error(name, "DescribeSecret", error.into())),
+    }
+}
+
+fn secrets_error(
+    name: &str,
+    operation: &'static str,
+    error: aws_sdk_secretsmanager::Error,
+) -> BootstrapError {
+    BootstrapError::SecretsManager {
+        operation,
+        name: name.to_owned(),
+        source: error.into(),
+    }
+}
+
+/// Whether the secret carries CodeBuild's tags, i.e. holds CodeBuild's form.
+fn is_codebuild_secret(found: &DescribeSecretOutput) -> bool {
+    found
+        .tags()
+        .iter()
+        .any(|tag| tag.key() == Some(CODEBUILD_SECRET_TAGS[0].0))
+}
+
+/// The ARN of the secret `name`, which must exist and hold CodeBuild's form.
+/// Deploys pass it to the template: the project reads the token from it.
+pub async fn github_token_arn(
+    secrets: &aws_sdk_secretsmanager::Client,
+    name: &str,
+) -> Result<String, BootstrapError> {
+    let found = describe(secrets, name)
+        .await?
+        .ok_or_else(|| BootstrapError::SecretMissing {
+            name: name.to_owned(),
+        })?;
+    if !is_codebuild_secret(&found) {
+        return Err(BootstrapError::SecretNotForCodeBuild {
+            name: name.to_owned(),
+        });
+    }
+    found
+        .arn()
+        .map(str::to_owned)
+        .ok_or_else(|| BootstrapError::SecretMissing {
+            name: name.to_owned(),
+        })
+}
+
+/// Makes sure the secret `name` exists, in CodeBuild's form. An existing
+/// one is left as it is (rotating the token is [`store_github_token`]); a
+/// missing one is created from the token `source` holds, which is read only
+/// then, so a second bootstrap needs no token.
 pub async fn ensure_github_token(
     secrets: &aws_sdk_secretsmanager::Client,
     name: &str,
     source: &TokenSource,
 ) -> Result<SecretReport, BootstrapError> {
-    let secrets_error =
-        |operation, error: aws_sdk_secretsmanager::Error| BootstrapError::SecretsManager {
-            operation,
+    if let Some(found) = describe(secrets, name).await? {
+        if !is_codebuild_secret(&found) {
+            return Err(BootstrapError::SecretNotForCodeBuild {
+                name: name.to_owned(),
+            });
+        }
+        return Ok(SecretReport {
             name: name.to_owned(),
-            source: error.into(),
-        };
-    match secrets.describe_secret().secret_id(name).send().await {
-        Ok(found) if found.deleted_date().is_some() => {
-            return Err(BootstrapError::SecretScheduledForDeletion {
-                name: name.to_owned(),
-            });
-        }
-        Ok(found) => {
-            return Ok(SecretReport {
-                name: name.to_owned(),
-                arn: found.arn().map(str::to_owned),
-                outcome: SecretOutcome::AlreadyExisted,
-            });
-        }
-        Err(error)
-            if error
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) => {}
-        Err(error) => return Err(secrets_error("DescribeSecret", error.into())),
+            arn: found.arn().map(str::to_owned),
+            outcome: SecretOutcome::AlreadyExisted,
+        });
     }
-
     let token = read_token(source).await?;
+    create(secrets, name, token).await
+}
+
+/// Stores a new token in the secret `name` (creating it if missing): the one
+/// command that rotates the pipeline's GitHub token. CodeBuild reads the
+/// secret at every build, so the next build uses the new token; no deploy
+/// is needed, and no other project's credential is touched.
+pub async fn store_github_token(
+    secrets: &aws_sdk_secretsmanager::Client,
+    name: &str,
+    source: &TokenSource,
+) -> Result<SecretReport, BootstrapError> {
+    let found = describe(secrets, name).await?;
+    let token = read_token(source).await?;
+    let Some(found) = found else {
+        return create(secrets, name, token).await;
+    };
+    let put = secrets
+        .put_secret_value()
+        .secret_id(name)
+        .secret_string(codebuild_secret_string(&token))
+        .send()
+        .await;
+    drop(token);
+    put.map_err(|error| secrets_error(name, "PutSecretValue", error.into()))?;
+    // A secret made before the pipeline used CodeBuild's form gets its tags.
+    secrets
+        .tag_resource()
+        .secret_id(name)
+        .set_tags(Some(tags()))
+        .send()
+        .await
+        .map_err(|error| secrets_error(name, "TagResource", error.into()))?;
+    Ok(SecretReport {
+        name: name.to_owned(),
+        arn: found.arn().map(str::to_owned),
+        outcome: SecretOutcome::Updated,
+    })
+}
+
+async fn create(
+    secrets: &aws_sdk_secretsmanager::Client,
+    name: &str,
+    token: GitHubToken,
+) -> Result<SecretReport, BootstrapError> {
     let created = secrets
         .create_secret()
         .name(name)
         .description(
-            "GitHub personal access token for the CodeBuild source credential; \
-             stored by `deployer bootstrap`",
+            "GitHub personal access token of the CodeBuild pipeline's source, in CodeBuild's \
+             form; stored by `deployer bootstrap`, rotated by `deployer pipeline token`",
         )
-        .secret_string(token.expose())
+        .secret_string(codebuild_secret_string(&token))
+        .set_tags(Some(tags()))
         .send()
         .await;
     // The request held the token; nothing of it is kept past here. The SDK
@@ -214,16 +355,16 @@ pub async fn ensure_github_token(
                 outcome: SecretOutcome::AlreadyExisted,
             })
         }
-        Err(error) => Err(secrets_error("CreateSecret", error.into())),
+        Err(error) => Err(secrets_error(name, "CreateSecret", error.into())),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use aws_sdk_secretsmanager::operation::create_secret::{CreateSecretError, CreateSecretOutput};
-    use aws_sdk_secretsmanager::operation::describe_secret::{
-        DescribeSecretError, DescribeSecretOutput,
-    };
+    use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretError;
+    use aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueOutput;
+    use aws_sdk_secretsmanager::operation::tag_resource::TagResourceOutput;
     use aws_sdk_secretsmanager::primitives::DateTime;
     use aws_sdk_secretsmanager::types::error::{LimitExceededException, ResourceNotFoundException};
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
@@ -289,7 +430,16 @@ mod tests {
         let describe = mock!(aws_sdk_secretsmanager::Client::describe_secret).then_error(not_found);
         let create = mock!(aws_sdk_secretsmanager::Client::create_secret)
             .match_requests(|input| {
-                input.name() == Some("app/github-token") && input.secret_string() == Some(TOKEN)
+                let stored: serde_json::Value =
+                    serde_json::from_str(input.secret_string().unwrap()).unwrap();
+                input.name() == Some("app/github-token")
+                    && stored
+                        == serde_json::json!({
+                            "ServerType": "GITHUB",
+                            "AuthType": "PERSONAL_ACCESS_TOKEN",
+                            "Token": TOKEN,
+                        })
+                    && has_codebuild_tags(input.tags())
             })
             .then_output(|| CreateSecretOutput::builder().arn("arn:secret").build());
         let client = mock_client!(
@@ -316,10 +466,25 @@ mod tests {
         }
     }
 
+    /// CodeBuild finds a source credential's secret by these tags.
+    fn has_codebuild_tags(tags: &[Tag]) -> bool {
+        CODEBUILD_SECRET_TAGS.iter().all(|(key, value)| {
+            tags.iter()
+                .any(|tag| tag.key() == Some(*key) && tag.value() == Some(*value))
+        })
+    }
+
+    fn codebuild_secret() -> DescribeSecretOutput {
+        DescribeSecretOutput::builder()
+            .arn("arn:secret")
+            .set_tags(Some(tags()))
+            .build()
+    }
+
     #[tokio::test]
     async fn an_existing_secret_is_left_and_no_token_is_read() {
-        let describe = mock!(aws_sdk_secretsmanager::Client::describe_secret)
-            .then_output(|| DescribeSecretOutput::builder().arn("arn:secret").build());
+        let describe =
+            mock!(aws_sdk_secretsmanager::Client::describe_secret).then_output(codebuild_secret);
         let create = mock!(aws_sdk_secretsmanager::Client::create_secret)
             .then_output(|| CreateSecretOutput::builder().build());
         let client = mock_client!(
@@ -338,6 +503,80 @@ mod tests {
             report.to_string(),
             "GitHub token secret app/github-token: already there, left unchanged"
         );
+    }
+
+    /// A secret holding the bare token (what bootstrap stored before the
+    /// project had its own source credential) is not silently used.
+    #[tokio::test]
+    async fn a_secret_without_codebuild_form_says_how_to_store_it_again() {
+        let describe = mock!(aws_sdk_secretsmanager::Client::describe_secret)
+            .then_output(|| DescribeSecretOutput::builder().arn("arn:secret").build());
+        let client = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&describe]);
+        let source = TokenSource::File(PathBuf::from("/nonexistent/token"));
+        let error = ensure_github_token(&client, "app/t", &source)
+            .await
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("deployer pipeline token --github-token-file PATH"),
+            "{error}"
+        );
+        let error = github_token_arn(&client, "app/t").await.unwrap_err();
+        assert!(matches!(
+            error,
+            BootstrapError::SecretNotForCodeBuild { .. }
+        ));
+
+        let tagged =
+            mock!(aws_sdk_secretsmanager::Client::describe_secret).then_output(codebuild_secret);
+        let client = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&tagged]);
+        assert_eq!(
+            github_token_arn(&client, "app/t").await.unwrap(),
+            "arn:secret"
+        );
+        let missing = mock!(aws_sdk_secretsmanager::Client::describe_secret).then_error(not_found);
+        let client = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&missing]);
+        let error = github_token_arn(&client, "app/t").await.unwrap_err();
+        assert!(error.to_string().contains("does not exist"), "{error}");
+    }
+
+    /// Rotation: the new token replaces the value, in CodeBuild's form, and
+    /// the tags are (re)applied; nothing else is touched, nothing printed.
+    #[tokio::test]
+    async fn storing_a_token_rotates_the_existing_secret() {
+        let describe = mock!(aws_sdk_secretsmanager::Client::describe_secret)
+            .then_output(|| DescribeSecretOutput::builder().arn("arn:secret").build());
+        let put = mock!(aws_sdk_secretsmanager::Client::put_secret_value)
+            .match_requests(|input| {
+                input.secret_id() == Some("app/t")
+                    && input
+                        .secret_string()
+                        .is_some_and(|value| value.contains(&format!("\"Token\":\"{TOKEN}\"")))
+            })
+            .then_output(|| PutSecretValueOutput::builder().build());
+        let tag = mock!(aws_sdk_secretsmanager::Client::tag_resource)
+            .match_requests(|input| has_codebuild_tags(input.tags()))
+            .then_output(|| TagResourceOutput::builder().build());
+        let create = mock!(aws_sdk_secretsmanager::Client::create_secret)
+            .then_output(|| CreateSecretOutput::builder().build());
+        let client = mock_client!(
+            aws_sdk_secretsmanager,
+            RuleMode::MatchAny,
+            [&describe, &put, &tag, &create]
+        );
+        let source = TokenSource::File(temp_file("rotate", TOKEN));
+        let report = store_github_token(&client, "app/t", &source).await.unwrap();
+        assert_eq!(report.outcome, SecretOutcome::Updated);
+        assert_eq!(
+            (put.num_calls(), tag.num_calls(), create.num_calls()),
+            (1, 1, 0)
+        );
+        assert_eq!(
+            report.to_string(),
+            "GitHub token secret app/t: new token stored; the next build uses it"
+        );
+        assert!(!format!("{report} {report:?}").contains(TOKEN));
     }
 
     #[tokio::test]

@@ -18,7 +18,8 @@ pub use bucket::{
     bucket_name_problem, default_bucket_name, ensure_bucket, tls_only_policy,
 };
 pub use github_token::{
-    GitHubToken, SecretOutcome, SecretReport, TokenSource, ensure_github_token, read_token,
+    CODEBUILD_SECRET_TAGS, GitHubToken, SecretOutcome, SecretReport, TokenSource,
+    ensure_github_token, github_token_arn, read_token, store_github_token,
 };
 
 /// Anything a dependency's error can be, kept as the source of ours.
@@ -86,6 +87,18 @@ pub enum BootstrapError {
          restore-secret --secret-id {name}`) or choose another `github_token_secret`"
     )]
     SecretScheduledForDeletion { name: String },
+    #[error(
+        "the secret `{name}` does not exist: `deployer bootstrap` stores the GitHub token in it \
+         (or `deployer pipeline token --github-token-file PATH`)"
+    )]
+    SecretMissing { name: String },
+    #[error(
+        "the secret `{name}` does not hold the token in CodeBuild's form (it has no \
+         `codebuild:source` tag: it predates the pipeline's own source credential, or another \
+         tool made it). Store the token again with `deployer pipeline token \
+         --github-token-file PATH`, which writes that form and its tags"
+    )]
+    SecretNotForCodeBuild { name: String },
     #[error("Secrets Manager {operation} on secret `{name}` failed")]
     SecretsManager {
         operation: &'static str,

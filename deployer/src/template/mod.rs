@@ -42,9 +42,15 @@ pub const PARAM_ENABLE_PIPELINE: &str = "EnablePipeline";
 pub const PARAM_GITHUB_REPOSITORY: &str = "GitHubRepository";
 /// Parameter: the branch whose pushes deploy (default: `stack.pipeline.branch`).
 pub const PARAM_GITHUB_BRANCH: &str = "GitHubBranch";
-/// Parameter: the secret holding the GitHub token (default:
-/// `stack.pipeline.github_token_secret`).
-pub const PARAM_GITHUB_TOKEN_SECRET: &str = "GitHubTokenSecret";
+/// Parameter: the ARN of the secret holding the GitHub token
+/// (`stack.pipeline.github_token_secret`, which the deployer looks up: an
+/// ARN ends in a suffix Secrets Manager picks, so no default can name it).
+pub const PARAM_GITHUB_TOKEN_SECRET_ARN: &str = "GitHubTokenSecretArn";
+
+/// The CodeBuild environment variable holding the GitHub token (resolved by
+/// CodeBuild from the secret, masked in its logs): the pipeline's deploy
+/// reads the branch tip with it (`crate::pipeline_build`).
+pub const GITHUB_TOKEN_VARIABLE: &str = "GITHUB_TOKEN";
 
 /// Condition: the pipeline's resources exist (`EnablePipeline` is `"true"`).
 pub const CONDITION_PIPELINE: &str = "PipelineEnabled";

@@ -56,7 +56,6 @@ resource_types! {
     ApiKey(ApiKey) = "AWS::ApiGateway::ApiKey",
     UsagePlan(UsagePlan) = "AWS::ApiGateway::UsagePlan",
     UsagePlanKey(UsagePlanKey) = "AWS::ApiGateway::UsagePlanKey",
-    SourceCredential(SourceCredential) = "AWS::CodeBuild::SourceCredential",
     Project(Project) = "AWS::CodeBuild::Project",
 }
 
@@ -383,14 +382,6 @@ pub struct UsagePlanKey {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct SourceCredential {
-    pub server_type: &'static str,
-    pub auth_type: &'static str,
-    pub token: Expr,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "PascalCase")]
 pub struct Project {
     pub name: Expr,
     pub description: String,
@@ -402,7 +393,6 @@ pub struct Project {
     pub cache: ProjectCache,
     pub logs_config: ProjectLogsConfig,
     pub timeout_in_minutes: u32,
-    pub concurrent_build_limit: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -414,6 +404,16 @@ pub struct ProjectSource {
     pub build_spec: &'static str,
     pub git_clone_depth: u32,
     pub report_build_status: bool,
+    pub auth: SourceAuth,
+}
+
+/// The credential this project's source uses, instead of the account's.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SourceAuth {
+    #[serde(rename = "Type")]
+    pub kind: &'static str,
+    pub resource: Expr,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -440,6 +440,18 @@ pub struct ProjectEnvironment {
     pub compute_type: &'static str,
     pub image: &'static str,
     pub privileged_mode: bool,
+    pub environment_variables: Vec<ProjectVariable>,
+}
+
+/// A build's environment variable; `SECRETS_MANAGER` ones CodeBuild reads
+/// from the secret when the build starts and masks in the build's log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ProjectVariable {
+    pub name: &'static str,
+    #[serde(rename = "Type")]
+    pub kind: &'static str,
+    pub value: Expr,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -26,15 +26,15 @@ use super::resources::{
     AccessLogSetting, ApiGatewayAccount, ApiKey, ApiResource, CloudWatchLogsConfig, Code,
     Deployment, EndpointConfiguration, Environment, Function, Integration, LogGroup, LoggingConfig,
     Method, MethodSetting, Permission, Project, ProjectArtifacts, ProjectCache, ProjectEnvironment,
-    ProjectLogsConfig, ProjectSource, ProjectTriggers, RestApi, Role, SourceCredential,
+    ProjectLogsConfig, ProjectSource, ProjectTriggers, ProjectVariable, RestApi, Role, SourceAuth,
     SseSpecification, Stage, Table, ThrottleSettings, TracingConfig, UsagePlan, UsagePlanKey,
     UsagePlanStage, WebhookFilter,
 };
 use super::{
-    CONDITION_PIPELINE, OUTPUT_API_KEY_ID, OUTPUT_API_URL, OUTPUT_BUILD_PROJECT,
-    OUTPUT_FUNCTION_NAME, PARAM_ARTIFACT_BUCKET, PARAM_ARTIFACT_KEY, PARAM_ENABLE_PIPELINE,
-    PARAM_GITHUB_BRANCH, PARAM_GITHUB_REPOSITORY, PARAM_GITHUB_TOKEN_SECRET, STAGE_NAME,
-    TemplateError, table_logical_id, table_output_key,
+    CONDITION_PIPELINE, GITHUB_TOKEN_VARIABLE, OUTPUT_API_KEY_ID, OUTPUT_API_URL,
+    OUTPUT_BUILD_PROJECT, OUTPUT_FUNCTION_NAME, PARAM_ARTIFACT_BUCKET, PARAM_ARTIFACT_KEY,
+    PARAM_ENABLE_PIPELINE, PARAM_GITHUB_BRANCH, PARAM_GITHUB_REPOSITORY,
+    PARAM_GITHUB_TOKEN_SECRET_ARN, STAGE_NAME, TemplateError, table_logical_id, table_output_key,
 };
 use crate::settings::{Arch, StackSettings};
 
@@ -56,7 +56,6 @@ const INVOKE_PERMISSION: &str = "ApiInvokePermission";
 const API_KEY: &str = "ApiKey";
 const USAGE_PLAN: &str = "ApiUsagePlan";
 const USAGE_PLAN_KEY: &str = "ApiUsagePlanKey";
-const SOURCE_CREDENTIAL: &str = "PipelineSourceCredential";
 const PIPELINE_LOG_GROUP: &str = "PipelineLogGroup";
 const PIPELINE_ROLE: &str = "PipelineRole";
 const PROJECT: &str = "PipelineProject";
@@ -329,13 +328,16 @@ fn parameters(doc: &mut Document, settings: &StackSettings) -> Result<(), Templa
                 .allowed_pattern("^[A-Za-z0-9._/-]*$", "a branch name"),
         ),
         (
-            PARAM_GITHUB_TOKEN_SECRET,
+            PARAM_GITHUB_TOKEN_SECRET_ARN,
             Parameter::string(
-                "The Secrets Manager secret holding the GitHub token, never the token itself \
-                 (stack.pipeline.github_token_secret).",
+                "The ARN of the Secrets Manager secret holding the GitHub token, never the \
+                 token itself, or empty without a pipeline: `deployer deploy` looks up \
+                 stack.pipeline.github_token_secret and always passes it.",
             )
-            .default_value(default(pipeline.map(|p| &p.github_token_secret)))
-            .allowed_pattern("^[A-Za-z0-9/_+=.@-]*$", "a Secrets Manager secret name"),
+            .allowed_pattern(
+                "^(arn:[a-z-]+:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+)?$",
+                "the ARN of a Secrets Manager secret",
+            ),
         ),
     ];
     for (name, parameter) in entries {
@@ -357,7 +359,7 @@ fn parameters(doc: &mut Document, settings: &StackSettings) -> Result<(), Templa
                     (PARAM_GITHUB_REPOSITORY, "stack.pipeline.repository"),
                     (PARAM_GITHUB_BRANCH, "stack.pipeline.branch"),
                     (
-                        PARAM_GITHUB_TOKEN_SECRET,
+                        PARAM_GITHUB_TOKEN_SECRET_ARN,
                         "stack.pipeline.github_token_secret",
                     ),
                 ]
@@ -954,18 +956,6 @@ fn add_pipeline(
     tables: &[TableSpec],
 ) -> Result<(), TemplateError> {
     let when = Some(CONDITION_PIPELINE);
-    // The account's GitHub credential for CodeBuild; the token never appears
-    // in the template, only where CloudFormation reads it from.
-    add(
-        doc,
-        SOURCE_CREDENTIAL,
-        Resource::new(SourceCredential {
-            server_type: "GITHUB",
-            auth_type: "PERSONAL_ACCESS_TOKEN",
-            token: Expr::sub("{{resolve:secretsmanager:${GitHubTokenSecret}:SecretString}}"),
-        })
-        .when(when),
-    )?;
     add(
         doc,
         PIPELINE_LOG_GROUP,
@@ -1016,6 +1006,19 @@ fn add_pipeline(
                 build_spec: "buildspec.yaml",
                 git_clone_depth: 1,
                 report_build_status: true,
+                // This project's own credential, read from the secret at
+                // each build: not the account's one GitHub credential per
+                // region (AWS::CodeBuild::SourceCredential), which other
+                // projects and stacks share, which a second stack would
+                // overwrite and a `destroy` delete for all, and which a
+                // rotated secret never reaches (CloudFormation resolves a
+                // dynamic reference only when the reference changes).
+                // CodeBuild user guide, "Multiple access tokens in
+                // CodeBuild": source-level credentials.
+                auth: SourceAuth {
+                    kind: "SECRETS_MANAGER",
+                    resource: Expr::reference(PARAM_GITHUB_TOKEN_SECRET_ARN),
+                },
             },
             triggers: ProjectTriggers {
                 webhook: true,
@@ -1037,6 +1040,15 @@ fn add_pipeline(
                 compute_type: "BUILD_GENERAL1_SMALL",
                 image,
                 privileged_mode: false,
+                // The deploy compares this build's commit with the branch
+                // tip before executing (a private repository needs the
+                // token to list it). The secret holds CodeBuild's JSON form;
+                // `:Token` is its key.
+                environment_variables: vec![ProjectVariable {
+                    name: GITHUB_TOKEN_VARIABLE,
+                    kind: "SECRETS_MANAGER",
+                    value: Expr::sub(format!("${{{PARAM_GITHUB_TOKEN_SECRET_ARN}}}:Token")),
+                }],
             },
             // `deployer deploy` uploads the zip itself, under its hash.
             artifacts: ProjectArtifacts {
@@ -1056,13 +1068,15 @@ fn add_pipeline(
                 },
             },
             timeout_in_minutes: 30,
-            // Two pushes in a row must not run two deploys of one stack.
-            concurrent_build_limit: 1,
+            // No ConcurrentBuildLimit: with one, CodeBuild refuses a build
+            // while another runs ("builds return an error if the number of
+            // running builds reaches the concurrent build limit", CodeBuild
+            // user guide, "Builds"), and a push during a build would never
+            // deploy. Builds run side by side; CloudFormation runs one
+            // update of the stack at a time, and a build whose commit is no
+            // longer the branch tip does not deploy (`deploy --from-pipeline`).
         })
-        .when(when)
-        // The webhook needs the account's GitHub credential, which nothing
-        // in the project's properties refers to.
-        .depends_on(&[SOURCE_CREDENTIAL]),
+        .when(when),
     )
 }
 
@@ -1237,6 +1251,17 @@ fn pipeline_statements(
             vec![Expr::get_att(PIPELINE_LOG_GROUP, "Arn")],
         )
         .sid("WriteOwnBuildLogs"),
+        // CodeBuild reads the token with the project's role, for the source
+        // and for the GITHUB_TOKEN variable; the deploy looks the secret's
+        // ARN up by name. This secret only, by its ARN.
+        Statement::allow(
+            &[
+                "secretsmanager:GetSecretValue",
+                "secretsmanager:DescribeSecret",
+            ],
+            vec![Expr::reference(PARAM_GITHUB_TOKEN_SECRET_ARN)],
+        )
+        .sid("GitHubTokenSecret"),
     ];
     if !table_arns.is_empty() {
         statements.push(
