@@ -88,7 +88,9 @@ $(ST_TOOLS): tools/requirements-schemathesis.txt
 	touch $@
 
 # Unit and end-to-end tests, with the AWS emulator started on a free loopback port.
-unit: $(TEST_TOOLS)
+# cargo-lambda too: a test runs buildspec.yaml's build phase, which builds
+# the Lambda with it.
+unit: $(TEST_TOOLS) $(CARGO_LAMBDA)
 	tools/with-emulator cargo test --workspace
 
 emulator: $(TEST_TOOLS) ## Install the pinned AWS emulator (ministack) into .venv

@@ -147,6 +147,12 @@ pub struct DeployOptions {
     /// rollback first.
     #[arg(long)]
     pub continue_rollback: bool,
+    /// Deploy as the pipeline's CodeBuild build (buildspec.yaml): refuse any
+    /// change to the pipeline's own resources, and deploy only if this
+    /// build's commit (CODEBUILD_RESOLVED_SOURCE_VERSION) is still the tip
+    /// of the branch; otherwise stop, successfully, without deploying.
+    #[arg(long)]
+    pub from_pipeline: bool,
     #[command(flatten)]
     pub wait: WaitOptions,
 }

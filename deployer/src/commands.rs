@@ -22,6 +22,7 @@ use crate::cloudformation::{
     ChangeSetPlan, CloudFormationError, DeployOutcome, PlanRequest, Polling, StackEvent, Stacks,
 };
 use crate::pipeline::{self, FollowOptions, PhaseReport, PipelineError};
+use crate::pipeline_build::{self, Freshness, PipelineBuildError, Refused};
 use crate::seed::{self, Backoff, SeedError, TableSeed, TableSeedReport};
 use crate::settings::{SettingsError, StackSettings};
 use crate::template::{self, TemplateError};
@@ -49,6 +50,8 @@ pub enum CommandError {
     Pipeline(#[from] PipelineError),
     #[error(transparent)]
     Mapper(#[from] MapperError),
+    #[error(transparent)]
+    PipelineBuild(#[from] PipelineBuildError),
     #[error(
         "refusing to {action} without confirmation: there is no terminal to ask on; \
          pass --yes to {action} anyway"
@@ -350,21 +353,92 @@ async fn diff(context: &Context, artifact: Option<&Path>) -> Result<Finished, Co
 #[derive(Debug, Serialize)]
 struct DeployReport {
     plan: ChangeSetPlan,
-    /// `None` when there was nothing to do or the user declined.
+    /// `None` when there was nothing to do, the user declined, or a newer
+    /// commit superseded this pipeline build.
     outcome: Option<DeployOutcome>,
     declined: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    superseded: Option<Freshness>,
 }
 
 impl std::fmt::Display for DeployReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.outcome {
-            Some(outcome) => write!(f, "{outcome}"),
-            None if self.declined => write!(f, "Not deployed: the change set was deleted."),
-            None => write!(
+        match (&self.outcome, &self.superseded) {
+            (Some(outcome), _) => write!(f, "{outcome}"),
+            (None, Some(superseded)) => write!(f, "{superseded}"),
+            (None, None) if self.declined => {
+                write!(f, "Not deployed: the change set was deleted.")
+            }
+            (None, None) => write!(
                 f,
                 "No changes: stack `{}` is up to date.",
                 self.plan.stack_name
             ),
+        }
+    }
+}
+
+/// What a build of the pipeline knows before it deploys: its commit, and
+/// where to read the branch tip.
+struct PipelineBuild {
+    commit: String,
+    repository: String,
+    branch: String,
+    /// CodeBuild's `GITHUB_TOKEN`, from the secret; none for a public
+    /// repository read without it.
+    token: Option<String>,
+}
+
+impl PipelineBuild {
+    fn from_environment(context: &Context) -> Result<Self, CommandError> {
+        let pipeline = pipeline_settings(context)?;
+        pipeline_build::check_build_host(context.settings.arch, std::env::consts::ARCH)?;
+        Ok(Self {
+            commit: pipeline_build::build_commit()?,
+            repository: pipeline.repository.clone(),
+            branch: pipeline.branch.clone(),
+            token: std::env::var(template::GITHUB_TOKEN_VARIABLE)
+                .ok()
+                .filter(|token| !token.is_empty()),
+        })
+    }
+
+    /// The pipeline's rules on a planned change set: a superseded commit
+    /// stops (returned), a change to the pipeline itself is refused.
+    async fn check(
+        &self,
+        context: &Context,
+        stacks: &Stacks,
+        plan: &ChangeSetPlan,
+        proposed: &str,
+    ) -> Result<Option<Freshness>, CommandError> {
+        let freshness = pipeline_build::freshness(
+            &self.repository,
+            &self.branch,
+            &self.commit,
+            self.token.as_deref(),
+        )
+        .await?;
+        if matches!(freshness, Freshness::Superseded { .. }) {
+            return Ok(Some(freshness));
+        }
+        eprintln!("{freshness}");
+        let deployed = match stacks.deployed_template(context.stack()).await? {
+            Some(body) => serde_json::from_str(&body).map_err(|source| {
+                PipelineBuildError::DeployedTemplate {
+                    stack: context.stack().to_owned(),
+                    source,
+                }
+            })?,
+            None => serde_json::Value::Null,
+        };
+        let proposed: serde_json::Value = serde_json::from_str(proposed)
+            .map_err(|e| CommandError::Output(format!("the rendered template: {e}")))?;
+        let changes = pipeline_build::refusals(plan, &deployed, &proposed);
+        if changes.is_empty() {
+            Ok(None)
+        } else {
+            Err(PipelineBuildError::Refused(Refused { changes }).into())
         }
     }
 }
@@ -375,6 +449,11 @@ async fn deploy(context: &mut Context, options: &DeployOptions) -> Result<(), Co
     if !options.yes && !std::io::stdin().is_terminal() {
         return Err(CommandError::NeedsConfirmation { action: "deploy" });
     }
+    let pipeline_build = if options.from_pipeline {
+        Some(PipelineBuild::from_environment(context)?)
+    } else {
+        None
+    };
     context.polling.timeout = options.wait.timeout();
     let zip = lambda_zip(context, options.artifact.artifact.as_deref()).await?;
     let bucket = artifact_bucket(context).await?;
@@ -390,10 +469,28 @@ async fn deploy(context: &mut Context, options: &DeployOptions) -> Result<(), Co
             plan,
             outcome: None,
             declined: false,
+            superseded: None,
         });
     }
     if context.output == OutputFormat::Human {
         println!("{plan}");
+    }
+    if let Some(build) = &pipeline_build {
+        let checked = build
+            .check(context, &stacks, &plan, &request.template_body)
+            .await;
+        if !matches!(checked, Ok(None)) {
+            // Stale or refused: nothing of this change set may run.
+            stacks.discard(&plan).await?;
+        }
+        if let Some(superseded) = checked? {
+            return context.print(&DeployReport {
+                plan,
+                outcome: None,
+                declined: false,
+                superseded: Some(superseded),
+            });
+        }
     }
     if !options.yes && !confirm("deploy", "Deploy these changes?")? {
         stacks.discard(&plan).await?;
@@ -401,6 +498,7 @@ async fn deploy(context: &mut Context, options: &DeployOptions) -> Result<(), Co
             plan,
             outcome: None,
             declined: true,
+            superseded: None,
         });
     }
     let outcome = stacks.execute(&plan, &mut event_printer()).await?;
@@ -408,6 +506,7 @@ async fn deploy(context: &mut Context, options: &DeployOptions) -> Result<(), Co
         plan,
         outcome: Some(outcome),
         declined: false,
+        superseded: None,
     })
 }
 

@@ -9,6 +9,8 @@
 //! - [`bootstrap`]: the artifact bucket and the GitHub token secret;
 //! - [`seed`]: seed files into the deployed tables;
 //! - [`pipeline`]: the CodeBuild project's builds;
+//! - [`pipeline_build`]: what a deploy from the pipeline's own build may
+//!   change, and whether its commit is still the branch tip;
 //! - [`cli`]: the command line; [`commands`]: the only place these meet;
 //! - [`verbose`]: `--verbose`, a line per AWS call (never its contents).
 
@@ -18,6 +20,7 @@ pub mod cli;
 pub mod cloudformation;
 pub mod commands;
 pub mod pipeline;
+pub mod pipeline_build;
 pub mod seed;
 pub mod settings;
 pub mod template;

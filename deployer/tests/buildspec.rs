@@ -46,6 +46,10 @@ fn the_buildspec_installs_builds_and_deploys() {
     assert_eq!(deploy.len(), 1, "deploys without prompting: {build:?}");
     assert!(!deploy[0].contains("--artifact"), "{build:?}");
     assert!(
+        deploy[0].contains("--from-pipeline"),
+        "refuses pipeline changes and stale commits: {build:?}"
+    );
+    assert!(
         !build.iter().any(|c| c.contains("make lambda")),
         "{build:?}"
     );

@@ -606,3 +606,316 @@ async fn bootstrap_serve_change_break_recover_and_destroy() {
         started.elapsed().as_secs_f64()
     );
 }
+
+/// The commands of `buildspec.yaml`'s build phase.
+fn build_phase_commands() -> Vec<String> {
+    let text = std::fs::read_to_string(workspace().join("buildspec.yaml")).unwrap();
+    let buildspec: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    buildspec["phases"]["build"]["commands"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|command| command.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Runs the build phase as CodeBuild would for a push of `commit`: from the
+/// workspace, with CodeBuild's variables and the declaration `config`.
+/// `git_remote` stands in for GitHub: git's `url.<base>.insteadOf` sends the
+/// declared repository's URL to it.
+fn run_build_phase(config: &Path, stack: &str, commit: &str, git_remote: &Path) -> Output {
+    let script = build_phase_commands().join(" && ");
+    let output = Command::new("bash")
+        .args(["-eo", "pipefail", "-c", &script])
+        .current_dir(workspace())
+        .env("CI", "true")
+        .env(
+            "CODEBUILD_BUILD_ID",
+            format!("{stack}-deploy:{}", uuid::Uuid::new_v4()),
+        )
+        .env("CODEBUILD_RESOLVED_SOURCE_VERSION", commit)
+        .env("CODEBUILD_SOURCE_VERSION", commit)
+        .env("CODEBUILD_WEBHOOK_HEAD_REF", "refs/heads/main")
+        .env("CODEBUILD_WEBHOOK_EVENT", "PUSH")
+        .env("GITHUB_TOKEN", "ghp_from_the_secret_0123456789")
+        .env("DEPLOYER_CONFIG", config)
+        .env("STACK_NAME", stack)
+        .env("DEPLOYER_POLL_INTERVAL_MS", "100")
+        .env("GIT_CONFIG_COUNT", "1")
+        .env(
+            "GIT_CONFIG_KEY_0",
+            format!("url.{}.insteadOf", git_remote.display()),
+        )
+        .env(
+            "GIT_CONFIG_VALUE_0",
+            "https://github.com/example/serverless-api.git",
+        )
+        // The lambda profile's size optimisations (LTO, opt-level "z") only
+        // cost build time here: the emulator runs the binary either way.
+        .env("CARGO_PROFILE_LAMBDA_LTO", "false")
+        .env("CARGO_PROFILE_LAMBDA_OPT_LEVEL", "0")
+        .env("CARGO_PROFILE_LAMBDA_CODEGEN_UNITS", "256")
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    eprintln!(
+        "$ (build phase, commit {commit}) {script}\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "e2e")
+        .env("GIT_AUTHOR_EMAIL", "e2e@example.com")
+        .env("GIT_COMMITTER_NAME", "e2e")
+        .env("GIT_COMMITTER_EMAIL", "e2e@example.com")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "git {args:?}: {output:?}");
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// The pipeline's build phase, run as CodeBuild runs it, against the
+/// emulator: it builds the Lambda with cargo-lambda for the stack's CPU and
+/// deploys it (the emulator runs that binary); the same source again is "No
+/// changes" with no new object; a commit that is no longer the branch tip
+/// does not deploy; a setting that changes the pipeline itself is refused.
+#[tokio::test]
+async fn the_build_phase_deploys_the_tip_for_the_stacks_cpu() {
+    let Some(sdk) = support::emulator_config().await else {
+        return;
+    };
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
+    let dir = std::env::temp_dir().join(format!("deployer-build-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let stack = format!("ci-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    // A secret of its own: the other test expects the default one missing.
+    let pipeline = format!(
+        "stack:\n  pipeline:\n    repository: https://github.com/example/serverless-api.git\n    \
+         github_token_secret: {stack}/github-token\n"
+    );
+    let pipeline = pipeline.as_str();
+    let config = declaration(&dir, "ci", pipeline);
+
+    // GitHub's side: a branch with two commits; the newer is the tip.
+    let remote = dir.join("remote");
+    std::fs::create_dir_all(&remote).unwrap();
+    git(&remote, &["init", "--quiet", "--initial-branch=main"]);
+    git(
+        &remote,
+        &["commit", "--quiet", "--allow-empty", "-m", "older"],
+    );
+    let older = git(&remote, &["rev-parse", "HEAD"]);
+    git(
+        &remote,
+        &["commit", "--quiet", "--allow-empty", "-m", "newer"],
+    );
+    let tip = git(&remote, &["rev-parse", "HEAD"]);
+
+    // A workstation bootstraps (the pipeline cannot create itself), with
+    // the token stored first.
+    let token = dir.join("token");
+    std::fs::write(&token, "ghp_0123456789abcdef").unwrap();
+    let config_arg = config.to_str().unwrap();
+    let run = deployer(&[
+        "--config",
+        config_arg,
+        "--stack-name",
+        &stack,
+        "pipeline",
+        "token",
+        "--github-token-file",
+        token.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let host_zip = host_lambda_zip(&dir);
+    let run = deployer(&[
+        "--config",
+        config_arg,
+        "--stack-name",
+        &stack,
+        "bootstrap",
+        "--artifact",
+        host_zip.to_str().unwrap(),
+        "--yes",
+    ]);
+    assert!(run.status.success(), "bootstrap: {}", stderr(&run));
+    let bucket = outputs_bucket(&sdk, &stack).await;
+    let s3 = deployer::artifacts::s3_client(&sdk);
+    let objects = || async {
+        s3.list_object_versions()
+            .bucket(&bucket)
+            .prefix("api/")
+            .send()
+            .await
+            .unwrap()
+            .versions()
+            .len()
+    };
+
+    // 1. A push: the build phase builds with cargo-lambda for this CPU and
+    //    deploys; the emulator runs that bootstrap behind the gateway.
+    let run = run_build_phase(&config, &stack, &tip, &remote);
+    assert!(run.status.success(), "build phase: {}", stderr(&run));
+    assert!(
+        stderr(&run).contains(&format!("building the Lambda ({})", host_arch())),
+        "{}",
+        stderr(&run)
+    );
+    assert!(stdout(&run).contains("UPDATE_COMPLETE"), "{}", stdout(&run));
+    let api_id = api_id(&sdk, &stack).await;
+    let (status, body) = http(
+        &endpoint,
+        "GET",
+        &format!("/restapis/{api_id}/prod/_user_request_/api/ping"),
+        "",
+    );
+    assert_eq!((status, body.as_str()), (200, r#"{"result":"pong"}"#));
+    let after_first = objects().await;
+
+    // 2. The same source built again, as a later push of the same tree
+    //    would (every file newer): the same zip, no upload, no change.
+    let now = std::time::SystemTime::now();
+    for seed in std::fs::read_dir(workspace().join("infra/seed")).unwrap() {
+        let file = std::fs::File::options()
+            .append(true)
+            .open(seed.unwrap().path())
+            .unwrap();
+        file.set_modified(now).unwrap();
+    }
+    let run = run_build_phase(&config, &stack, &tip, &remote);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(
+        stderr(&run).contains("unchanged, already uploaded"),
+        "{}",
+        stderr(&run)
+    );
+    assert!(
+        stdout(&run).contains(&format!("No changes: stack `{stack}` is up to date.")),
+        "{}",
+        stdout(&run)
+    );
+    assert_eq!(objects().await, after_first, "no new S3 object");
+
+    // 3. A build of an older commit, with a change to deploy, finds it is no
+    //    longer the tip: it stops, successfully, and changes nothing.
+    let bigger = declaration(
+        &dir,
+        "bigger",
+        &format!("{pipeline}  memory_mb: 256\n").replace("stack:\n", ""),
+    );
+    let run = run_build_phase(&bigger, &stack, &older, &remote);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(
+        stdout(&run).contains(&format!(
+            "Not deployed: commit {} is no longer the tip of `main` (now {})",
+            &older[..7],
+            &tip[..7]
+        )),
+        "{}",
+        stdout(&run)
+    );
+    assert_eq!(function_memory(&sdk, &stack).await, 128);
+    //    The tip's own build deploys it.
+    let run = run_build_phase(&bigger, &stack, &tip, &remote);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert_eq!(function_memory(&sdk, &stack).await, 256);
+
+    // 4. A setting that changes the pipeline itself is refused before the
+    //    change set runs, naming the setting and the way to deploy it.
+    let retention = declaration(
+        &dir,
+        "retention",
+        &format!("{pipeline}  memory_mb: 256\n  log_retention_days: 90\n").replace("stack:\n", ""),
+    );
+    let run = run_build_phase(&retention, &stack, &tip, &remote);
+    assert!(!run.status.success(), "refused: {}", stdout(&run));
+    let refused = stderr(&run);
+    assert!(
+        refused.contains("PipelineLogGroup: stack.log_retention_days"),
+        "{refused}"
+    );
+    assert!(refused.contains("`deployer deploy`"), "{refused}");
+    let cloudformation = aws_sdk_cloudformation::Client::new(&sdk);
+    let change_sets = cloudformation
+        .list_change_sets()
+        .stack_name(&stack)
+        .send()
+        .await
+        .unwrap();
+    let pending: Vec<_> = change_sets
+        .summaries()
+        .iter()
+        .filter(|summary| {
+            summary.execution_status()
+                == Some(&aws_sdk_cloudformation::types::ExecutionStatus::Available)
+        })
+        .collect();
+    assert!(pending.is_empty(), "no change set left behind: {pending:?}");
+    assert_eq!(function_memory(&sdk, &stack).await, 256);
+    //    From a workstation, the same declaration deploys.
+    let run = deployer(&[
+        "--config",
+        retention.to_str().unwrap(),
+        "--stack-name",
+        &stack,
+        "deploy",
+        "--artifact",
+        host_zip.to_str().unwrap(),
+        "--yes",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+
+    let run = deployer(&[
+        "--config",
+        config_arg,
+        "--stack-name",
+        &stack,
+        "destroy",
+        "--yes",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The id of the stack's REST API, from its `ApiUrl` output.
+async fn api_id(sdk: &aws_config::SdkConfig, stack: &str) -> String {
+    let described = aws_sdk_cloudformation::Client::new(sdk)
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .unwrap();
+    let url = described.stacks()[0]
+        .outputs()
+        .iter()
+        .find(|output| output.output_key() == Some("ApiUrl"))
+        .and_then(|output| output.output_value())
+        .unwrap()
+        .to_owned();
+    url.trim_start_matches("https://")
+        .split('.')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// The function's memory in the template the stack last deployed: what
+/// CloudFormation applied, or kept when nothing ran.
+async fn function_memory(sdk: &aws_config::SdkConfig, stack: &str) -> i64 {
+    let deployed = aws_sdk_cloudformation::Client::new(sdk)
+        .get_template()
+        .stack_name(stack)
+        .send()
+        .await
+        .unwrap();
+    json(deployed.template_body().unwrap())["Resources"]["ApiFunction"]["Properties"]["MemorySize"]
+        .as_i64()
+        .unwrap()
+}

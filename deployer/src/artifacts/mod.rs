@@ -135,6 +135,11 @@ fn uses_path_style(endpoint_url: Option<&str>, s3_endpoint_set: bool) -> bool {
 /// stdout too, so `--output json` stays clean); the seed directory goes into
 /// the zip for the Lambda's memory resources.
 pub async fn build_lambda_zip(workspace_root: &Path, arch: Arch) -> Result<PathBuf, ArtifactError> {
+    // Absolute: cargo runs build scripts (and the C compiler wrapper that
+    // finds zig through this PATH) from other directories, where a relative
+    // `./.venv/bin` names nothing.
+    let workspace_root = std::path::absolute(workspace_root).map_err(ArtifactError::BuildStart)?;
+    let workspace_root = workspace_root.as_path();
     let venv_bin = workspace_root.join(".venv").join("bin");
     let search_path = search_path_with(&venv_bin, std::env::var_os("PATH"));
     let found = {

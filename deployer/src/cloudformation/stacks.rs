@@ -367,6 +367,26 @@ impl Stacks {
         }))
     }
 
+    /// The template the stack was last deployed with, as it was sent (the
+    /// deployer sends JSON). `None` when the stack does not exist.
+    pub async fn deployed_template(
+        &self,
+        stack: &str,
+    ) -> Result<Option<String>, CloudFormationError> {
+        match self
+            .client
+            .get_template()
+            .stack_name(stack)
+            .template_stage(aws_sdk_cloudformation::types::TemplateStage::Original)
+            .send()
+            .await
+        {
+            Ok(output) => Ok(output.template_body().map(str::to_owned)),
+            Err(error) if is_missing_stack(&error) => Ok(None),
+            Err(error) => Err(api_error("GetTemplate", stack, error)),
+        }
+    }
+
     /// The stack's outputs, the API URL first.
     pub async fn outputs(&self, stack: &str) -> Result<StackOutputs, CloudFormationError> {
         match self.find(stack).await? {

@@ -52,6 +52,15 @@ pub const PARAM_GITHUB_TOKEN_SECRET_ARN: &str = "GitHubTokenSecretArn";
 /// reads the branch tip with it (`crate::pipeline_build`).
 pub const GITHUB_TOKEN_VARIABLE: &str = "GITHUB_TOKEN";
 
+/// The logical ids of the pipeline's own resources: its role (its rights),
+/// its CodeBuild project and its log group. A deploy from the pipeline never
+/// changes them (`crate::pipeline_build`).
+pub const PIPELINE_OWN_RESOURCES: [&str; 3] = [
+    stack::PIPELINE_ROLE,
+    stack::PROJECT,
+    stack::PIPELINE_LOG_GROUP,
+];
+
 /// Condition: the pipeline's resources exist (`EnablePipeline` is `"true"`).
 pub const CONDITION_PIPELINE: &str = "PipelineEnabled";
 

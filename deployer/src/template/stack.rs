@@ -56,9 +56,9 @@ const INVOKE_PERMISSION: &str = "ApiInvokePermission";
 const API_KEY: &str = "ApiKey";
 const USAGE_PLAN: &str = "ApiUsagePlan";
 const USAGE_PLAN_KEY: &str = "ApiUsagePlanKey";
-const PIPELINE_LOG_GROUP: &str = "PipelineLogGroup";
-const PIPELINE_ROLE: &str = "PipelineRole";
-const PROJECT: &str = "PipelineProject";
+pub(super) const PIPELINE_LOG_GROUP: &str = "PipelineLogGroup";
+pub(super) const PIPELINE_ROLE: &str = "PipelineRole";
+pub(super) const PROJECT: &str = "PipelineProject";
 
 const RULE_PIPELINE: &str = "PipelineNeedsGitHub";
 
@@ -1110,7 +1110,7 @@ fn pipeline_statements(
     // Each table by its exact ARN, never by a `<stack>-*` prefix: stack
     // `shop`'s prefix would match stack `shop-staging`'s tables. Adding a
     // table therefore changes this policy, which the pipeline refuses to
-    // deploy (see `crate::pipeline_guard`): CI never creates a table.
+    // deploy (see `crate::pipeline_build`): CI never creates a table.
     let table_arns: Vec<Expr> = tables
         .iter()
         .map(|table| {
