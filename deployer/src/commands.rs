@@ -156,6 +156,14 @@ impl Context {
         client!(self, aws_sdk_codebuild)
     }
 
+    fn apigateway(&self) -> aws_sdk_apigateway::Client {
+        client!(self, aws_sdk_apigateway)
+    }
+
+    fn iam(&self) -> aws_sdk_iam::Client {
+        client!(self, aws_sdk_iam)
+    }
+
     /// S3 as `artifacts::s3_client` configures it (path-style addressing for
     /// an emulator), plus the interceptor.
     fn s3(&self) -> aws_sdk_s3::Client {
@@ -460,6 +468,20 @@ async fn deploy(context: &mut Context, options: &DeployOptions) -> Result<(), Co
     let s3 = context.s3();
     let upload = artifacts::upload(&s3, &bucket, &zip).await?;
     eprintln!("{upload}");
+
+    // The region's API Gateway logging role, which the stage's access logs
+    // need, is no stack resource: set here where nobody has. The pipeline
+    // has no IAM rights for it, and needs none: its stack already exists.
+    if pipeline_build.is_none() {
+        let report = bootstrap::ensure_gateway_logging_role(
+            &context.apigateway(),
+            &context.iam(),
+            &bucket,
+            bootstrap::RoleWait::default(),
+        )
+        .await?;
+        eprintln!("{report}");
+    }
 
     let request = plan_request(context, &bucket.name, &zip, Some(options)).await?;
     let stacks = context.stacks();

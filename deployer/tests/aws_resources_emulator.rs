@@ -585,3 +585,87 @@ async fn the_default_bucket_name_uses_the_emulators_account() {
     );
     assert_eq!(resolved.account_id, account);
 }
+
+/// The region's API Gateway logging role, on the emulator's API Gateway and
+/// IAM: a setting naming a deleted role is repaired with ours, ours is then
+/// kept, and a role someone else set is never replaced.
+#[tokio::test]
+async fn the_regions_gateway_logging_role_is_repaired_never_replaced() {
+    use aws_sdk_apigateway::types::{Op, PatchOperation};
+    use deployer::bootstrap::{LoggingRoleOutcome, RoleWait, ensure_gateway_logging_role};
+    let Some(config) = support::emulator_config().await else {
+        return;
+    };
+    let apigateway = aws_sdk_apigateway::Client::new(&config);
+    let iam = aws_sdk_iam::Client::new(&config);
+    let account = fresh_bucket(&config).await;
+    let wait = RoleWait {
+        attempts: 3,
+        delay: Duration::from_millis(10),
+    };
+    let point_at = |arn: String| {
+        let apigateway = apigateway.clone();
+        async move {
+            apigateway
+                .update_account()
+                .patch_operations(
+                    PatchOperation::builder()
+                        .op(Op::Replace)
+                        .path("/cloudwatchRoleArn")
+                        .value(arn)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+
+    // What a rolled-back first create used to leave: a setting naming a
+    // role that no longer exists.
+    point_at(format!(
+        "arn:aws:iam::{}:role/{}",
+        account.account_id,
+        unique("deleted")
+    ))
+    .await;
+    let repaired = ensure_gateway_logging_role(&apigateway, &iam, &account, wait)
+        .await
+        .unwrap();
+    assert_eq!(
+        repaired.outcome,
+        LoggingRoleOutcome::ReplacedMissing,
+        "{repaired}"
+    );
+    let set = apigateway.get_account().send().await.unwrap();
+    assert_eq!(set.cloudwatch_role_arn(), Some(repaired.role_arn.as_str()));
+    let again = ensure_gateway_logging_role(&apigateway, &iam, &account, wait)
+        .await
+        .unwrap();
+    assert_eq!(again.outcome, LoggingRoleOutcome::Kept);
+
+    // Someone else's role, set in the console or by another tool: kept.
+    let theirs = iam
+        .create_role()
+        .role_name(unique("their-logs"))
+        .assume_role_policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"apigateway.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+        )
+        .send()
+        .await
+        .unwrap()
+        .role()
+        .unwrap()
+        .arn()
+        .to_owned();
+    point_at(theirs.clone()).await;
+    let kept = ensure_gateway_logging_role(&apigateway, &iam, &account, wait)
+        .await
+        .unwrap();
+    assert_eq!(
+        (kept.outcome, kept.role_arn.as_str()),
+        (LoggingRoleOutcome::Kept, theirs.as_str())
+    );
+    let still = apigateway.get_account().send().await.unwrap();
+    assert_eq!(still.cloudwatch_role_arn(), Some(theirs.as_str()));
+}

@@ -533,6 +533,28 @@ fn the_pipeline_may_touch_only_this_stacks_tables() {
     );
 }
 
+/// API Gateway's CloudWatch role is one setting per account and region:
+/// as a stack resource, a failed first create deleted the role while the
+/// setting kept naming it (every REST API of the region then logs nothing),
+/// and each stack replaced the role another had set. The deployer sets it
+/// only where nobody has (`bootstrap::ensure_gateway_logging_role`).
+#[test]
+fn the_regions_api_gateway_role_is_not_the_stacks() {
+    for (app, settings) in [example_declaration(), repository_declaration()] {
+        let value = render(&app, &settings);
+        assert!(resources_of_type(&value, "AWS::ApiGateway::Account").is_empty());
+        for (logical_id, role) in resources_of_type(&value, "AWS::IAM::Role") {
+            assert!(
+                !role["Properties"]["AssumeRolePolicyDocument"]
+                    .to_string()
+                    .contains("apigateway.amazonaws.com"),
+                "{logical_id}: no role API Gateway assumes"
+            );
+        }
+        assert!(value["Resources"]["ApiStage"].get("DependsOn").is_none());
+    }
+}
+
 #[test]
 fn what_cannot_be_deployed_is_refused() {
     let refused = |yaml: &str, fragment: &str| {

@@ -1,4 +1,5 @@
-//! What must exist before the first deploy, and that the stack cannot own:
+//! What must exist before the first deploy, and that the stack cannot own
+//! (or must not: the region's API Gateway logging role, `gateway_logging`):
 //! the artifact bucket the stack's Lambda code is read from (CloudFormation
 //! reads the code from it while creating the stack, so the stack cannot create
 //! it), and the Secrets Manager secret holding the GitHub token the CodeBuild
@@ -9,6 +10,7 @@
 //! except re-applying the bucket's hardening, which is the same settings.
 
 mod bucket;
+mod gateway_logging;
 mod github_token;
 
 use thiserror::Error;
@@ -16,6 +18,9 @@ use thiserror::Error;
 pub use bucket::{
     ArtifactBucket, BucketOutcome, BucketReport, CODEBUILD_CACHE_PREFIX, ENCRYPTION,
     bucket_name_problem, default_bucket_name, ensure_bucket, tls_only_policy,
+};
+pub use gateway_logging::{
+    LoggingRoleOutcome, LoggingRoleReport, RoleWait, ensure_gateway_logging_role, logging_role_name,
 };
 pub use github_token::{
     CODEBUILD_SECRET_TAGS, GitHubToken, SecretOutcome, SecretReport, TokenSource,
@@ -99,6 +104,17 @@ pub enum BootstrapError {
          --github-token-file PATH`, which writes that form and its tags"
     )]
     SecretNotForCodeBuild { name: String },
+    #[error(
+        "cannot check API Gateway's CloudWatch role for this region ({operation} failed): the \
+         stage's access logs need it; a deploy from a workstation needs apigateway:GET and \
+         apigateway:PATCH on /account, and iam:GetRole, iam:CreateRole, iam:PutRolePolicy and \
+         iam:PassRole on the role"
+    )]
+    GatewayLogging {
+        operation: &'static str,
+        #[source]
+        source: BoxError,
+    },
     #[error("Secrets Manager {operation} on secret `{name}` failed")]
     SecretsManager {
         operation: &'static str,

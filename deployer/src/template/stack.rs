@@ -23,9 +23,9 @@ use super::model::{
     Accepted, Assertion, DeletionPolicy, Document, Duplicate, Output, Parameter, Resource, Rule,
 };
 use super::resources::{
-    AccessLogSetting, ApiGatewayAccount, ApiKey, ApiResource, CloudWatchLogsConfig, Code,
-    Deployment, EndpointConfiguration, Environment, Function, Integration, LogGroup, LoggingConfig,
-    Method, MethodSetting, Permission, Project, ProjectArtifacts, ProjectCache, ProjectEnvironment,
+    AccessLogSetting, ApiKey, ApiResource, CloudWatchLogsConfig, Code, Deployment,
+    EndpointConfiguration, Environment, Function, Integration, LogGroup, LoggingConfig, Method,
+    MethodSetting, Permission, Project, ProjectArtifacts, ProjectCache, ProjectEnvironment,
     ProjectLogsConfig, ProjectSource, ProjectTriggers, ProjectVariable, RestApi, Role, SourceAuth,
     SseSpecification, Stage, Table, ThrottleSettings, TracingConfig, UsagePlan, UsagePlanKey,
     UsagePlanStage, WebhookFilter,
@@ -49,8 +49,6 @@ const ROOT_METHOD: &str = "ApiRootMethod";
 const PROXY_METHOD: &str = "ApiProxyMethod";
 const DEPLOYMENT_PREFIX: &str = "ApiDeployment";
 const ACCESS_LOG_GROUP: &str = "ApiAccessLogGroup";
-const GATEWAY_LOGS_ROLE: &str = "ApiGatewayCloudWatchRole";
-const GATEWAY_ACCOUNT: &str = "ApiGatewayAccount";
 const STAGE: &str = "ApiStage";
 const INVOKE_PERMISSION: &str = "ApiInvokePermission";
 const API_KEY: &str = "ApiKey";
@@ -759,7 +757,6 @@ fn add_api(
         ACCESS_LOG_GROUP,
         log_group(&names.access_log_group, settings, None),
     )?;
-    add_gateway_account(doc)?;
     add(
         doc,
         STAGE,
@@ -785,8 +782,8 @@ fn add_api(
             },
         })
         // API Gateway refuses access logs until the region's CloudWatch role
-        // is set, and nothing else orders the two.
-        .depends_on(&[GATEWAY_ACCOUNT])
+        // is set: the deployer sets it before the change set where nobody
+        // has (`bootstrap::ensure_gateway_logging_role`), not this stack.
         .accepting(if settings.tracing {
             &[NO_API_CACHE]
         } else {
@@ -885,66 +882,6 @@ fn access_log_format() -> String {
         "errorMessage": "$context.error.message"
     })
     .to_string()
-}
-
-/// The region's API Gateway CloudWatch role, which access logs need.
-///
-/// `AWS::ApiGateway::Account` is one setting per account and region, not a
-/// resource of this app, so creating it here is a compromise: without it the
-/// first deploy to a fresh account fails ("CloudWatch Logs role ARN must be
-/// set in account settings"). The role may write any log group of this region
-/// (what AWS's AmazonAPIGatewayPushToCloudWatchLogs grants, minus other
-/// regions), so another API whose logging already used an older role keeps
-/// working after we set ours. Both are retained when the stack is deleted:
-/// deleting the role would silently stop every API's logs in the region. The
-/// role has a generated name, so a later stack never collides with a
-/// retained one. The CodeBuild role may not change either (see
-/// `pipeline_statements`).
-fn add_gateway_account(doc: &mut Document) -> Result<(), TemplateError> {
-    let log_groups = regional_arn("logs", "log-group:*");
-    add(
-        doc,
-        GATEWAY_LOGS_ROLE,
-        Resource::new(Role {
-            role_name: None,
-            description: "API Gateway's CloudWatch role for this region (access and execution \
-                          logs of every REST API)."
-                .to_owned(),
-            assume_role_policy_document: // No aws:SourceAccount condition: AWS documents this role's trust
-            // without one, and a condition API Gateway does not send would
-            // silently stop every API's logs.
-            PolicyDocument::trust("apigateway.amazonaws.com", false),
-            policies: vec![Policy {
-                policy_name: "push-to-cloudwatch-logs".to_owned(),
-                policy_document: PolicyDocument::new(vec![
-                    Statement::allow(
-                        &[
-                            "logs:CreateLogGroup",
-                            "logs:CreateLogStream",
-                            "logs:DescribeLogStreams",
-                            "logs:PutLogEvents",
-                            "logs:GetLogEvents",
-                            "logs:FilterLogEvents",
-                        ],
-                        vec![log_groups],
-                    )
-                    .sid("WriteRegionLogs"),
-                    // DescribeLogGroups is authorised on `*` only.
-                    Statement::allow(&["logs:DescribeLogGroups"], vec![Expr::literal("*")])
-                        .sid("FindLogGroups"),
-                ]),
-            }],
-        })
-        .policies(DeletionPolicy::RetainExceptOnCreate, DeletionPolicy::Retain),
-    )?;
-    add(
-        doc,
-        GATEWAY_ACCOUNT,
-        Resource::new(ApiGatewayAccount {
-            cloud_watch_role_arn: Expr::get_att(GATEWAY_LOGS_ROLE, "Arn"),
-        })
-        .policies(DeletionPolicy::RetainExceptOnCreate, DeletionPolicy::Retain),
-    )
 }
 
 // --- Pipeline -------------------------------------------------------------------
