@@ -206,7 +206,6 @@ pub(crate) const STATEMENT_SETTINGS: &[(&str, &str)] = &[
     ("ApiFunction", "stack.name"),
     ("ApiFunctionRole", "stack.name"),
     ("PassApiFunctionRoleToLambda", "stack.name"),
-    ("ListApis", "stack.name"),
     ("ThisApi", "stack.name"),
     (
         "Tables",
@@ -216,7 +215,6 @@ pub(crate) const STATEMENT_SETTINGS: &[(&str, &str)] = &[
     ("FindLogGroups", "stack.name"),
     ("WriteOwnBuildLogs", "stack.name"),
     ("GitHubTokenSecret", "stack.pipeline.github_token_secret"),
-    ("CreateApiKeyAndUsagePlan", "stack.api_key"),
     ("ThisApiKeyAndUsagePlan", "stack.api_key"),
 ];
 
@@ -543,7 +541,7 @@ mod tests {
         let proposed = role(json!([
             {"Sid": "ThisApi", "Action": ["apigateway:GET"]},
             {"Sid": "Tables", "Resource": ["t1", "t2"]},
-            {"Sid": "CreateApiKeyAndUsagePlan", "Action": ["apigateway:POST"]}
+            {"Sid": "ThisApiKeyAndUsagePlan", "Action": ["apigateway:GET"]}
         ]));
         let change = plan(vec![modify(
             "PipelineRole",
@@ -556,7 +554,7 @@ mod tests {
             [
                 "the pipeline's rights (Tables): the tables of the dynamodb resources (one \
                  added, removed, or its `table:` renamed)",
-                "the pipeline's rights (CreateApiKeyAndUsagePlan): stack.api_key"
+                "the pipeline's rights (ThisApiKeyAndUsagePlan): stack.api_key"
             ]
         );
         let message = PipelineBuildError::Refused(Refused { changes: refused }).to_string();
