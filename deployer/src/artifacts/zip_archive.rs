@@ -323,6 +323,15 @@ pub(crate) mod tests {
         writer.finish().unwrap().into_inner()
     }
 
+    /// Each entry's name and permission bits.
+    fn names_and_modes(bytes: &[u8]) -> Vec<(String, Option<u32>)> {
+        entries(bytes)
+            .unwrap()
+            .into_iter()
+            .map(|entry| (entry.name, entry.unix_mode.map(|mode| mode & 0o777)))
+            .collect()
+    }
+
     #[test]
     fn lists_names_and_modes() {
         let bytes = zip_of(
@@ -333,13 +342,8 @@ pub(crate) mod tests {
             ],
             "",
         );
-        let listed: Vec<(String, Option<u32>)> = entries(&bytes)
-            .unwrap()
-            .into_iter()
-            .map(|entry| (entry.name, entry.unix_mode.map(|mode| mode & 0o777)))
-            .collect();
         assert_eq!(
-            listed,
+            names_and_modes(&bytes),
             [
                 ("bootstrap".to_owned(), Some(0o755)),
                 ("infra/".to_owned(), Some(0o755)),
@@ -501,13 +505,8 @@ pub(crate) mod tests {
         // Idempotent, and still a good Lambda zip with the same files.
         assert_eq!(canonical_zip(&canonical).unwrap(), canonical);
         assert_eq!(check_lambda_zip(&canonical, Arch::Arm64), Ok(()));
-        let listed: Vec<(String, Option<u32>)> = entries(&canonical)
-            .unwrap()
-            .into_iter()
-            .map(|entry| (entry.name, entry.unix_mode.map(|mode| mode & 0o777)))
-            .collect();
         assert_eq!(
-            listed,
+            names_and_modes(&canonical),
             [
                 ("bootstrap".to_owned(), Some(0o755)),
                 ("infra/".to_owned(), Some(0o755)),
