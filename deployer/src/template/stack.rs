@@ -264,8 +264,8 @@ fn parameters(doc: &mut Document, settings: &StackSettings) -> Result<(), Templa
     // The pipeline's GitHub values are parameters, not baked in, so the
     // template has one shape whatever the declaration says: the deployer
     // always passes the same parameters, cfn-lint and checkov always see the
-    // pipeline, and a stack can switch it off (the emulator cannot create a
-    // SourceCredential). Their defaults come from `stack.pipeline` in
+    // pipeline, and a stack can switch it off. Their defaults come from
+    // `stack.pipeline` in
     // infra/app.yaml, and CloudFormation uses a parameter's default whenever a
     // deploy does not pass it, so the declaration stays the source of truth.
     let pipeline = settings.pipeline.as_ref();
