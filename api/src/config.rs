@@ -81,10 +81,10 @@ impl TryFrom<DeclaredResource> for ResourceConfig {
             }
         };
         for name in &declared.protected {
-            if name.is_empty() || name.len() > MAX_ATTRIBUTE_NAME_LEN {
+            if name.is_empty() || name.chars().count() > MAX_ATTRIBUTE_NAME_LEN {
                 return Err(format!(
                     "`protected`: {name:?} is not an attribute name (1 to \
-                     {MAX_ATTRIBUTE_NAME_LEN} bytes)"
+                     {MAX_ATTRIBUTE_NAME_LEN} characters)"
                 ));
             }
             if name == ID_FIELD {

@@ -5,24 +5,33 @@
 //! page covered. Every backend resumes strictly after that id. The token is
 //! URL-safe base64 of a small JSON object: opaque to clients, extendable
 //! (a composite key later) without breaking tokens already handed out.
+//!
+//! The id is the stored key as it is, not a [`crate::record::RecordId`]: a
+//! table other tools also write may hold ids this API would refuse to create
+//! (a `/`, a control character), and a list must still page past them.
+
+use std::borrow::Cow;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::record::RecordId;
+/// Longest key a cursor carries: DynamoDB's limit for a partition key.
+const MAX_KEY_BYTES: usize = 2048;
 
 /// Where the next page of a list starts: strictly after the record `after`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
-    after: RecordId,
+    after: String,
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CursorToken<'a> {
-    after: &'a str,
+    // Borrowed unless the JSON escapes a character (`"`, `\\`, a control).
+    #[serde(borrow)]
+    after: Cow<'a, str>,
 }
 
 /// A token that is not one this API handed out (or was altered).
@@ -31,18 +40,21 @@ struct CursorToken<'a> {
 pub struct InvalidCursor;
 
 impl Cursor {
-    pub fn after(id: &RecordId) -> Self {
-        Self { after: id.clone() }
+    /// The cursor of a page whose last record has the key `id`.
+    pub fn after(id: &str) -> Self {
+        Self {
+            after: id.to_owned(),
+        }
     }
 
-    /// The id the page starts after.
-    pub fn last_id(&self) -> &RecordId {
+    /// The key the page starts after.
+    pub fn last_id(&self) -> &str {
         &self.after
     }
 
     pub fn encode(&self) -> String {
         let token = CursorToken {
-            after: self.after.as_str(),
+            after: Cow::Borrowed(&self.after),
         };
         // Serialising a struct of one string cannot fail.
         let json = serde_json::to_vec(&token).unwrap_or_default();
@@ -52,8 +64,12 @@ impl Cursor {
     pub fn decode(token: &str) -> Result<Self, InvalidCursor> {
         let json = URL_SAFE_NO_PAD.decode(token).map_err(|_| InvalidCursor)?;
         let token: CursorToken<'_> = serde_json::from_slice(&json).map_err(|_| InvalidCursor)?;
-        let after = RecordId::parse(token.after).map_err(|_| InvalidCursor)?;
-        Ok(Self { after })
+        if token.after.is_empty() || token.after.len() > MAX_KEY_BYTES {
+            return Err(InvalidCursor);
+        }
+        Ok(Self {
+            after: token.after.into_owned(),
+        })
     }
 }
 
@@ -63,7 +79,7 @@ mod tests {
 
     #[test]
     fn round_trips_and_refuses_tampering() {
-        let cursor = Cursor::after(&RecordId::parse("000-2").unwrap());
+        let cursor = Cursor::after("000-2");
         let token = cursor.encode();
         assert!(
             token
@@ -80,7 +96,7 @@ mod tests {
             Err(InvalidCursor)
         );
         assert_eq!(
-            Cursor::decode(&forged(r#"{"after":"a/b"}"#)),
+            Cursor::decode(&forged(&format!(r#"{{"after":"{}"}}"#, "k".repeat(2049)))),
             Err(InvalidCursor)
         );
         assert_eq!(
@@ -91,5 +107,14 @@ mod tests {
             Cursor::decode(&forged(r#"{"after":"a"}"#)).map(|c| c.last_id().to_string()),
             Ok("a".to_owned())
         );
+    }
+
+    /// Ids the API would not create (other tools wrote them) still page.
+    #[test]
+    fn any_stored_key_round_trips() {
+        for key in ["a/b", "tab\there", "Ana María", "e\u{301}", "100%", "?#&="] {
+            let token = Cursor::after(key).encode();
+            assert_eq!(Cursor::decode(&token).unwrap().last_id(), key);
+        }
     }
 }

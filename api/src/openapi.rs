@@ -19,8 +19,10 @@ use serde_json::{Map, Value, json};
 use crate::backend::VERSION_ATTRIBUTE;
 use crate::config::Operation;
 use crate::mapper::ResourceMap;
-use crate::query::{DEFAULT_LIMIT, MAX_FIELD_NAME_LEN, MAX_FIELDS, MAX_FILTERS, MAX_LIMIT};
-use crate::record::{MAX_ATTRIBUTE_NAME_LEN, MAX_ATTRIBUTES, MAX_BODY_BYTES, MAX_ID_LEN};
+use crate::query::{DEFAULT_LIMIT, MAX_FIELDS, MAX_FILTERS, MAX_LIMIT};
+use crate::record::{
+    MAX_ATTRIBUTE_NAME_LEN, MAX_ATTRIBUTES, MAX_BODY_BYTES, MAX_ID_CHARS, MAX_ID_LEN,
+};
 use crate::router::{MAX_ENTITY_TAGS, json_response};
 
 /// The OpenAPI version of [`document`]: 3.1, whose schemas are JSON Schema
@@ -28,11 +30,12 @@ use crate::router::{MAX_ENTITY_TAGS, json_response};
 pub const OPENAPI_VERSION: &str = "3.1.0";
 
 /// [`crate::record::RecordId`]'s rules as a regular expression (its length is
-/// `maxLength`): ASCII letters, digits and `- _ . ~ : @`, but not `.` or `..`.
-/// Written without look-ahead so every JSON Schema engine and generator
-/// (schemathesis' hypothesis included) reads it the same way.
-pub const ID_PATTERN: &str =
-    r"^(?:[A-Za-z0-9_~:@-]|\.[A-Za-z0-9_~:@-]|\.\.[A-Za-z0-9._~:@-])[A-Za-z0-9._~:@-]*$";
+/// `maxLength`): no control character (Unicode's Cc: U+0000-U+001F,
+/// U+007F-U+009F), no `/`, and not `.` or `..`. Written without look-ahead so
+/// every JSON Schema engine and generator (schemathesis' hypothesis included)
+/// reads it the same way: a first character other than `.`, or `.` and a
+/// non-dot, or `..` and anything, then anything.
+pub const ID_PATTERN: &str = r"^(?:[^\u0000-\u001F\u007F-\u009F/.]|\.[^\u0000-\u001F\u007F-\u009F/.]|\.\.[^\u0000-\u001F\u007F-\u009F/])[^\u0000-\u001F\u007F-\u009F/]*$";
 
 /// The `ETag` the router sends: a strong tag holding the record's version.
 pub const ETAG_PATTERN: &str = r#"^"(0|[1-9][0-9]*)"$"#;
@@ -419,10 +422,16 @@ fn components() -> Value {
             "Id": {
                 "type": "string",
                 "minLength": 1,
-                "maxLength": MAX_ID_LEN,
+                // JSON Schema counts characters; the rule counts bytes. The
+                // document promises what always fits (4 bytes a character).
+                "maxLength": MAX_ID_CHARS,
                 "pattern": ID_PATTERN,
                 "description": format!(
-                    "1 to {MAX_ID_LEN} ASCII letters, digits and `- _ . ~ : @`; not `.` or `..`."
+                    "Any text of 1 to {MAX_ID_LEN} bytes of UTF-8 (so any {MAX_ID_CHARS} \
+                     characters) without control characters or `/`, and not `.` or `..`. \
+                     In a path, percent-encode it as one segment (`Ana María` is \
+                     `Ana%20Mar%C3%ADa`). No Unicode normalisation: composed and \
+                     decomposed forms are different ids."
                 ),
             },
             "Record": {
@@ -501,7 +510,7 @@ fn components() -> Value {
                 "in": "query",
                 "description": format!(
                     "Comma-separated attribute names (at most {MAX_FIELDS}, each 1 to \
-                     {MAX_FIELD_NAME_LEN} bytes); only those are returned. Empty means \
+                     {MAX_ATTRIBUTE_NAME_LEN} characters); only those are returned. Empty means \
                      whole records."
                 ),
                 "schema": { "type": "string" },

@@ -11,7 +11,7 @@ use serde_json::{Number, Value};
 use thiserror::Error;
 
 use crate::cursor::Cursor;
-use crate::record::Record;
+use crate::record::{MAX_ATTRIBUTE_NAME_LEN, Record};
 
 /// Page size when `limit` is absent.
 pub const DEFAULT_LIMIT: usize = 20;
@@ -21,8 +21,6 @@ pub const MAX_LIMIT: usize = 100;
 pub const MAX_FIELDS: usize = 100;
 /// Most conditions accepted in `filters`.
 pub const MAX_FILTERS: usize = 20;
-/// Longest accepted attribute name, in bytes (DynamoDB's limit for a top-level name).
-pub const MAX_FIELD_NAME_LEN: usize = 255;
 
 /// A parsed list request.
 #[derive(Debug, Clone, PartialEq)]
@@ -193,9 +191,9 @@ fn parse_fields(raw: &str) -> Result<Option<Vec<String>>, InvalidQuery> {
 fn check_field_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         Err("an attribute name is empty".to_owned())
-    } else if name.len() > MAX_FIELD_NAME_LEN {
+    } else if name.chars().count() > MAX_ATTRIBUTE_NAME_LEN {
         Err(format!(
-            "attribute name {:?} is longer than {MAX_FIELD_NAME_LEN} bytes",
+            "attribute name {:?} is longer than {MAX_ATTRIBUTE_NAME_LEN} characters",
             shorten(name)
         ))
     } else {
@@ -489,7 +487,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::record::RecordId;
 
     fn filter(field: &str, test: Test) -> Filter {
         Filter {
@@ -648,7 +645,7 @@ mod tests {
 
     #[test]
     fn limit_offset_fields() {
-        let cursor = Cursor::after(&RecordId::parse("000-2").unwrap());
+        let cursor = Cursor::after("000-2");
         check_query("", Ok(ListQuery::default()));
         check_query(
             "limit=7",

@@ -12,17 +12,22 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-use crate::query::MAX_FIELD_NAME_LEN;
-
 /// A stored record: a JSON object whose `id` attribute is a valid [`RecordId`].
 pub type Record = Map<String, Value>;
 
 /// The attribute that holds a record's identity.
 pub const ID_FIELD: &str = "id";
 
-/// Longest accepted id, in bytes. DynamoDB allows 2048 for a partition key;
-/// 256 keeps ids readable in URLs and logs.
-pub const MAX_ID_LEN: usize = 256;
+/// Longest accepted id, in bytes of UTF-8. DynamoDB allows 2048 for a
+/// partition key; half of it leaves room for the percent-encoding of a URL
+/// (and for a composite key later) while any id a person or a tool writes fits.
+pub const MAX_ID_LEN: usize = 1024;
+
+/// Longest id, in characters, that is sure to be within [`MAX_ID_LEN`] bytes
+/// whatever it is made of (a character is at most 4 bytes of UTF-8). JSON
+/// Schema counts characters, so this is the length the OpenAPI document can
+/// promise; longer ids within the byte limit are accepted too.
+pub const MAX_ID_CHARS: usize = MAX_ID_LEN / 4;
 
 /// Largest accepted request body, in bytes: DynamoDB's item size limit, so a
 /// body the API accepts is a body every backend can store.
@@ -45,9 +50,12 @@ pub const MAX_ATTRIBUTES: usize = 256;
 /// 10,000-level body costs one linear scan, never a deep recursion.
 pub const MAX_DEPTH: usize = 32;
 
-/// Longest top-level attribute name, in bytes: the longest name `fields` and
-/// `filters` accept, so every attribute can be queried.
-pub const MAX_ATTRIBUTE_NAME_LEN: usize = MAX_FIELD_NAME_LEN;
+/// Longest top-level attribute name, in characters (what JSON Schema's
+/// `maxLength` counts, so the OpenAPI document states it exactly); bodies,
+/// `fields` and `filters` share it, so every attribute can be queried.
+/// DynamoDB allows 64 KB for an attribute name; 255 characters keeps names
+/// readable and within the 255 bytes of an index key name for ASCII names.
+pub const MAX_ATTRIBUTE_NAME_LEN: usize = 255;
 
 /// Most significant digits in a number: DynamoDB's precision.
 pub const MAX_NUMBER_DIGITS: usize = 38;
@@ -81,11 +89,14 @@ pub fn fits_item_limit(record: &Record) -> bool {
     serde_json::to_writer(&mut counter, record).is_ok() && counter.0 <= MAX_ITEM_BYTES
 }
 
-/// A record id that is safe to put in a URL path segment and a database key.
+/// A record id: any string a URL path segment can carry, percent-encoded,
+/// through every runtime the API has (a socket, API Gateway REST and HTTP
+/// APIs in front of Lambda).
 ///
-/// Rules: 1 to [`MAX_ID_LEN`] bytes of ASCII letters, digits and `- _ . ~ : @`,
-/// and not `.` or `..` (HTTP clients rewrite those path segments, so such a
-/// record could never be read back).
+/// Rules: 1 to [`MAX_ID_LEN`] bytes of UTF-8, no control character (they
+/// cannot be typed, logged or shown safely, and API Gateway and URL parsers
+/// strip them from the ends of a path), no `/`, and not `.` or `..`. No
+/// normalisation: `é` composed and `e` + U+0301 are two ids, as in DynamoDB.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RecordId(String);
 
@@ -94,13 +105,19 @@ pub struct RecordId(String);
 pub enum InvalidId {
     #[error("`id` must not be empty")]
     Empty,
-    #[error("`id` is {0} bytes long; the maximum is {MAX_ID_LEN}")]
+    #[error("`id` is {0} bytes long in UTF-8; the maximum is {MAX_ID_LEN}")]
     TooLong(usize),
+    #[error("`id` contains the control character U+{:04X}; control characters are not allowed", u32::from(*.0))]
+    ControlCharacter(char),
+    /// API Gateway decodes `%2F` to `/` before the function sees the path
+    /// (HTTP APIs always, the REST API emulator too), so a record whose id
+    /// holds a `/` could be created but never read, updated or deleted there.
     #[error(
-        "`id` contains {0:?}; allowed are ASCII letters, digits and the characters - _ . ~ : @"
+        "`id` contains `/`, which cannot be used: behind API Gateway a `%2F` in \
+         the path arrives as `/`, so the record could never be addressed"
     )]
-    ForbiddenCharacter(char),
-    #[error("`id` must not be `.` or `..`")]
+    Slash,
+    #[error("`id` must not be `.` or `..`: HTTP clients rewrite those path segments")]
     DotSegment,
 }
 
@@ -113,8 +130,11 @@ impl RecordId {
         if raw.len() > MAX_ID_LEN {
             return Err(InvalidId::TooLong(raw.len()));
         }
-        if let Some(bad) = raw.chars().find(|c| !is_id_char(*c)) {
-            return Err(InvalidId::ForbiddenCharacter(bad));
+        if let Some(control) = raw.chars().find(|c| c.is_control()) {
+            return Err(InvalidId::ControlCharacter(control));
+        }
+        if raw.contains('/') {
+            return Err(InvalidId::Slash);
         }
         if raw == "." || raw == ".." {
             return Err(InvalidId::DotSegment);
@@ -127,8 +147,11 @@ impl RecordId {
     }
 }
 
-fn is_id_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~' | ':' | '@')
+/// Lets a map keyed by ids be searched by a plain key (a cursor's).
+impl std::borrow::Borrow<str> for RecordId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
 }
 
 impl fmt::Display for RecordId {
@@ -162,7 +185,9 @@ pub enum InvalidBody {
     TooDeep,
     #[error("an attribute name is empty")]
     EmptyAttributeName,
-    #[error("attribute name `{name}` is {len} bytes long; the maximum is {MAX_ATTRIBUTE_NAME_LEN}")]
+    #[error(
+        "attribute name `{name}` is {len} characters long; the maximum is {MAX_ATTRIBUTE_NAME_LEN}"
+    )]
     AttributeNameTooLong { name: String, len: usize },
     #[error("duplicate attribute `{0}` in the request body")]
     DuplicateAttribute(String),
@@ -416,10 +441,11 @@ fn check_record(record: &Record) -> Result<(), InvalidBody> {
         if name.is_empty() {
             return Err(InvalidBody::EmptyAttributeName);
         }
-        if name.len() > MAX_ATTRIBUTE_NAME_LEN {
+        let len = name.chars().count();
+        if len > MAX_ATTRIBUTE_NAME_LEN {
             return Err(InvalidBody::AttributeNameTooLong {
                 name: shorten(name),
-                len: name.len(),
+                len,
             });
         }
         check_numbers(value, name)?;
@@ -525,16 +551,45 @@ mod tests {
         check_id("000-1", Ok(()));
         check_id("user@example.com", Ok(()));
         check_id("a:b~c_d.e", Ok(()));
-        check_id(&"x".repeat(MAX_ID_LEN), Ok(()));
         check_id("...", Ok(()));
+        for any in [
+            "Ana María",
+            "a+b@example.com",
+            "ürün-7",
+            "John Smith",
+            "100%",
+            "a?b#c",
+            " x ",
+        ] {
+            check_id(any, Ok(()));
+        }
+        // Composed and decomposed forms are different ids, both valid.
+        check_id("\u{e9}", Ok(()));
+        check_id("e\u{301}", Ok(()));
+        check_id(&"x".repeat(MAX_ID_LEN), Ok(()));
+        check_id(&"é".repeat(MAX_ID_LEN / 2), Ok(()));
+        check_id(&"😀".repeat(MAX_ID_CHARS), Ok(()));
         check_id("", Err(InvalidId::Empty));
-        check_id(&"x".repeat(MAX_ID_LEN + 1), Err(InvalidId::TooLong(257)));
-        check_id("a/b", Err(InvalidId::ForbiddenCharacter('/')));
-        check_id("a b", Err(InvalidId::ForbiddenCharacter(' ')));
-        check_id("é", Err(InvalidId::ForbiddenCharacter('é')));
-        check_id("a?b", Err(InvalidId::ForbiddenCharacter('?')));
+        check_id(&"x".repeat(MAX_ID_LEN + 1), Err(InvalidId::TooLong(1025)));
+        check_id(
+            &"😀".repeat(MAX_ID_CHARS + 1),
+            Err(InvalidId::TooLong(1028)),
+        );
+        check_id("a/b", Err(InvalidId::Slash));
+        for control in [
+            '\0', '\t', '\n', '\r', '\u{15}', '\u{7f}', '\u{85}', '\u{9f}',
+        ] {
+            check_id(
+                &format!("a{control}"),
+                Err(InvalidId::ControlCharacter(control)),
+            );
+        }
         check_id(".", Err(InvalidId::DotSegment));
         check_id("..", Err(InvalidId::DotSegment));
+        assert_eq!(
+            InvalidId::ControlCharacter('\t').to_string(),
+            "`id` contains the control character U+0009; control characters are not allowed"
+        );
     }
 
     fn check_new(body: &str, expected: Result<&str, InvalidBody>) {

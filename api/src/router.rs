@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, he
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::json;
 
 use crate::backend::{Expected, Version};
@@ -237,12 +238,28 @@ fn find<'a>(
 /// the router never sees): `mocks/000-3` from `/prod/api/mocks`, and `./000-3`
 /// from `/prod/api/mocks/`.
 fn created_location(uri: &Uri, resource: &str, id: &RecordId) -> String {
+    // An id may hold a space, `?`, `#`, `%` or `+`: all are encoded. The
+    // reference always starts with a segment of ours, so a `:` in the id can
+    // never read as a scheme.
+    let id = utf8_percent_encode(id.as_str(), PATH_SEGMENT);
     if uri.path().ends_with('/') {
         format!("./{id}")
     } else {
         format!("{resource}/{id}")
     }
 }
+
+/// The bytes a path segment built from an id keeps as they are: RFC 3986's
+/// unreserved characters (ALPHA DIGIT `-` `.` `_` `~`) and `:` `@`, which a
+/// segment may hold. The other sub-delimiters (`+` above all, which some
+/// servers read as a space) are encoded.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b':')
+    .remove(b'@');
 
 /// `next-offset: <cursor>` and `Link: <?...&offset=<cursor>>; rel="next"`.
 /// The link is a query-only reference: it resolves against the URL the client

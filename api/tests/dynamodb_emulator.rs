@@ -568,7 +568,10 @@ async fn a_cursor_survives_the_deletion_of_its_item() {
     let cursor = first.next.unwrap();
     // The cursor names an item that no longer exists: DynamoDB resumes from
     // its key's position all the same.
-    backend.delete(cursor.last_id()).await.unwrap();
+    backend
+        .delete(&RecordId::parse(cursor.last_id()).unwrap())
+        .await
+        .unwrap();
     query.after = Some(cursor);
     let mut seen = ids_of(&first.records);
     loop {

@@ -293,7 +293,7 @@ impl Backend for EmbeddedBackend {
             let transaction = database.begin_read()?;
             let records = transaction.open_table(table)?;
             let start = match &query.after {
-                Some(cursor) => Bound::Excluded(cursor.last_id().as_str()),
+                Some(cursor) => Bound::Excluded(cursor.last_id()),
                 None => Bound::Unbounded,
             };
             let range = records.range::<&str>((start, Bound::Unbounded))?;

@@ -105,7 +105,7 @@ fn after_cursor<'a>(
         Some(cursor) => Bound::Excluded(cursor.last_id()),
         None => Bound::Unbounded,
     };
-    records.range::<RecordId, _>((start, Bound::Unbounded))
+    records.range::<str, _>((start, Bound::Unbounded))
 }
 
 /// `NotFound`, or `PreconditionFailed` if `stored` is not at an `expected` version.

@@ -327,7 +327,10 @@ where
         selected.push(entry);
         if selected.len() == query.limit {
             // A full page ending on the last record has no successor.
-            let next = ordered.next().is_some().then(|| Cursor::after(id.borrow()));
+            let next = ordered
+                .next()
+                .is_some()
+                .then(|| Cursor::after(id.borrow().as_str()));
             return (selected, next);
         }
     }

@@ -120,8 +120,8 @@ impl DynamoDbBackend {
         &self.table
     }
 
-    fn key(id: &RecordId) -> Item {
-        HashMap::from([(ID_FIELD.to_owned(), AttributeValue::S(id.to_string()))])
+    fn key(id: &str) -> Item {
+        HashMap::from([(ID_FIELD.to_owned(), AttributeValue::S(id.to_owned()))])
     }
 
     /// An internal error of `operation` on this table, caused by `cause`.
@@ -180,16 +180,9 @@ impl DynamoDbBackend {
                 ));
             }
         };
-        // Items written by other tools may have ids this API cannot carry
-        // in a cursor (nor serve at a URL); listing past them is impossible.
-        RecordId::parse(id)
-            .map(|id| Cursor::after(&id))
-            .map_err(|invalid| {
-                self.internal(
-                    "Scan",
-                    format!("cannot continue a list after the item with id {id:?}: {invalid}"),
-                )
-            })
+        // Any key: items other tools wrote may have ids this API would not
+        // create, and a list must page past them all the same.
+        Ok(Cursor::after(id))
     }
 
     /// Converts listed items to records, keeping only the requested fields
@@ -216,7 +209,7 @@ impl DynamoDbBackend {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(id)))
+            .set_key(Some(Self::key(id.as_str())))
             .consistent_read(true)
             .send()
             .await
@@ -368,7 +361,7 @@ impl Backend for DynamoDbBackend {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(id)))
+            .set_key(Some(Self::key(id.as_str())))
             .update_expression(expressions.update)
             .condition_expression(expressions.condition)
             .set_expression_attribute_names(Some(expressions.names))
@@ -398,7 +391,7 @@ impl Backend for DynamoDbBackend {
             .client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(id)))
+            .set_key(Some(Self::key(id.as_str())))
             .condition_expression(condition.condition)
             .set_expression_attribute_names(Some(condition.names))
             .set_expression_attribute_values(values)
