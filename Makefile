@@ -33,11 +33,14 @@ TEMPLATES    := infra/template.yaml deployer/tests/data/template.yaml
 # schemathesis in a venv of its own too (see tools/requirements-schemathesis.txt).
 ST_VENV      := $(VENV)/schemathesis
 ST_TOOLS     := $(ST_VENV)/.schemathesis-installed
+# Redocly CLI, pinned in package.json and package-lock.json, in node_modules
+# (git-ignored); `npm ci` installs exactly the locked tree.
+NODE_TOOLS   := node_modules/.node-tools-installed
 # The AWS CLI in a venv of its own, for `make bench` (tools/requirements-bench.txt).
 AWSCLI_VENV  := $(VENV)/awscli
 AWSCLI_TOOLS := $(AWSCLI_VENV)/.awscli-installed
 
-.PHONY: help run run-aws test fmt clippy lint schemathesis unit emulator lambda bench clean
+.PHONY: help run run-aws test fmt clippy lint openapi-lint schemathesis unit emulator lambda bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -48,7 +51,7 @@ run: ## Serve the API on http://127.0.0.1:8000; dynamodb resources from the loca
 run-aws: ## Same, but dynamodb resources from DynamoDB (AWS_PROFILE, AWS_REGION, STACK_NAME)
 	cargo run --release -p api -- --config infra/app.yaml --dynamodb aws
 
-test: fmt clippy lint schemathesis unit ## Everything CI runs
+test: fmt clippy lint openapi-lint schemathesis unit ## Everything CI runs
 
 fmt:
 	cargo fmt --all -- --check
@@ -71,6 +74,19 @@ lint: $(LINT_TOOLS) ## Lint the rendered CloudFormation template (cfn-lint, chec
 $(LINT_TOOLS): tools/requirements-lint.txt
 	python3 -m venv $(LINT_VENV)
 	$(LINT_VENV)/bin/pip install --quiet -r tools/requirements-lint.txt
+	touch $@
+
+# Redocly CLI's `recommended` rules on the document the local server serves
+# (redocly.yaml), as declared and as with `stack.api_key: true` (the security
+# scheme): any error fails. No network but loopback: tools/openapi-lint turns
+# Redocly's usage data and update check off.
+openapi-lint: $(NODE_TOOLS) ## Lint the served OpenAPI document (Redocly CLI)
+	cargo build -p api
+	tools/openapi-lint infra/app.yaml
+	tools/openapi-lint --api-key infra/app.yaml
+
+$(NODE_TOOLS): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
 	touch $@
 
 # schemathesis against the local server and its /openapi.json, all phases
@@ -137,6 +153,6 @@ $(AWSCLI_TOOLS): tools/requirements-bench.txt
 	$(AWSCLI_VENV)/bin/pip install --quiet -r tools/requirements-bench.txt
 	touch $@
 
-clean: ## Remove build outputs and the tool venv
+clean: ## Remove build outputs, the tool venv and node_modules
 	cargo clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) node_modules

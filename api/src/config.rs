@@ -20,9 +20,15 @@ use crate::record::{ID_FIELD, MAX_ATTRIBUTE_NAME_LEN};
 pub struct AppConfig {
     /// Resource name (the `{resource}` of `/api/{resource}`) → its declaration.
     pub resources: BTreeMap<String, ResourceConfig>,
-    /// How the deployer builds the stack; the API itself does not read it.
+    /// How the deployer builds the stack; the API reads only `api_key` (see
+    /// [`AppConfig::api_key`]).
     #[serde(default)]
     pub stack: Option<serde_yaml::Value>,
+    /// Whether API Gateway requires an API key (`x-api-key`) in front of the
+    /// API: `stack.api_key` of the file, or [`API_KEY_ENV`] in Lambda. The
+    /// API never checks the key itself; its OpenAPI document says it is needed.
+    #[serde(skip)]
+    pub api_key: bool,
     /// The directory relative paths (seeds) are resolved against: the file's own.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -163,6 +169,11 @@ impl Operation {
 /// names resolved by CloudFormation.
 pub const RESOURCES_ENV: &str = "API_RESOURCES";
 
+/// The environment variable through which the deployer tells the Lambda
+/// whether API Gateway requires an API key: `true` or `false`, as
+/// `stack.api_key` says. Absent means `false` (a stack rendered before it).
+pub const API_KEY_ENV: &str = "API_KEY_REQUIRED";
+
 /// Resource names the router serves itself.
 const RESERVED_NAMES: &[&str] = &["ping"];
 
@@ -187,6 +198,10 @@ pub enum ConfigError {
         name: String,
         reason: &'static str,
     },
+    #[error("{path}: `stack.api_key` must be true or false")]
+    ApiKeySetting { path: PathBuf },
+    #[error("{API_KEY_ENV} is {value:?}; expected `true` or `false`")]
+    ApiKeyEnv { value: String },
 }
 
 impl AppConfig {
@@ -207,12 +222,35 @@ impl AppConfig {
                 name,
                 reason,
             },
+            ParseError::ApiKey => ConfigError::ApiKeySetting {
+                path: path.to_owned(),
+            },
         })
     }
 
     /// Reads the resources mapping from [`RESOURCES_ENV`]'s value; seed paths
-    /// are resolved against `base_dir`.
+    /// are resolved against `base_dir`. Whether an API key is required comes
+    /// from [`API_KEY_ENV`], set beside it by the same template.
     pub fn from_resources_json(json: &str, base_dir: PathBuf) -> Result<Self, ConfigError> {
+        let api_key = std::env::var(API_KEY_ENV).ok();
+        Self::from_environment(json, api_key.as_deref(), base_dir)
+    }
+
+    /// [`AppConfig::from_resources_json`] with [`API_KEY_ENV`]'s value given.
+    pub fn from_environment(
+        json: &str,
+        api_key: Option<&str>,
+        base_dir: PathBuf,
+    ) -> Result<Self, ConfigError> {
+        let api_key = match api_key {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(ConfigError::ApiKeyEnv {
+                    value: other.to_owned(),
+                });
+            }
+        };
         let resources: BTreeMap<String, ResourceConfig> =
             serde_json::from_str(json).map_err(ConfigError::Env)?;
         for name in resources.keys() {
@@ -225,6 +263,7 @@ impl AppConfig {
         Ok(Self {
             resources,
             stack: None,
+            api_key,
             base_dir,
         })
     }
@@ -232,6 +271,12 @@ impl AppConfig {
     fn parse(text: &str, base_dir: PathBuf) -> Result<Self, ParseError> {
         let mut config: AppConfig = serde_yaml::from_str(text).map_err(ParseError::Yaml)?;
         config.base_dir = base_dir;
+        // The deployer owns the `stack:` section and its defaults; the API
+        // only needs to know whether the gateway asks for a key.
+        config.api_key = match config.stack.as_ref().and_then(|stack| stack.get("api_key")) {
+            None => false,
+            Some(value) => value.as_bool().ok_or(ParseError::ApiKey)?,
+        };
         for name in config.resources.keys() {
             check_resource_name(name).map_err(|reason| ParseError::ResourceName {
                 name: name.clone(),
@@ -250,6 +295,7 @@ impl AppConfig {
 enum ParseError {
     Yaml(serde_yaml::Error),
     ResourceName { name: String, reason: &'static str },
+    ApiKey,
 }
 
 /// Resource names become URL segments, table names and CloudFormation logical
@@ -283,6 +329,7 @@ mod tests {
         AppConfig::parse(text, PathBuf::from("infra")).map_err(|error| match error {
             ParseError::Yaml(e) => e.to_string(),
             ParseError::ResourceName { name, reason } => format!("{name}: {reason}"),
+            ParseError::ApiKey => "api_key".to_owned(),
         })
     }
 
@@ -428,6 +475,39 @@ mod tests {
                 .to_string()
                 .contains("resource name \"Bad\" is invalid"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn the_api_key_setting_comes_from_the_stack_section_or_the_environment() {
+        let api_key = |text: &str| parse(text).map(|config| config.api_key);
+        let resources = "resources:\n  x: { backend: memory }\n";
+        assert_eq!(api_key(resources), Ok(false));
+        assert_eq!(
+            api_key(&format!("{resources}stack:\n  name: s\n")),
+            Ok(false)
+        );
+        assert_eq!(
+            api_key(&format!("{resources}stack:\n  api_key: true\n")),
+            Ok(true)
+        );
+        assert_eq!(
+            api_key(&format!("{resources}stack: {{ api_key: false }}\n")),
+            Ok(false)
+        );
+        assert_eq!(
+            api_key(&format!("{resources}stack:\n  api_key: maybe\n")),
+            Err("api_key".to_owned())
+        );
+
+        let json = r#"{"x":{"backend":"memory"}}"#;
+        let from_env = |value| AppConfig::from_environment(json, value, PathBuf::new());
+        assert!(!from_env(None).unwrap().api_key);
+        assert!(!from_env(Some("false")).unwrap().api_key);
+        assert!(from_env(Some("true")).unwrap().api_key);
+        assert_eq!(
+            from_env(Some("yes")).unwrap_err().to_string(),
+            "API_KEY_REQUIRED is \"yes\"; expected `true` or `false`"
         );
     }
 

@@ -50,10 +50,12 @@ impl Resource {
     }
 }
 
-/// Every served resource by name.
+/// Every served resource by name, and whether API Gateway asks callers for
+/// an API key in front of them (which only the OpenAPI document states).
 #[derive(Debug, Clone, Default)]
 pub struct ResourceMap {
     resources: HashMap<String, Resource>,
+    api_key_required: bool,
 }
 
 /// Where this process serves `dynamodb` resources from.
@@ -111,7 +113,7 @@ pub enum MapperError {
 impl ResourceMap {
     /// Sets up every resource of `config`, `dynamodb` ones on `dynamodb`.
     pub fn from_config(config: &AppConfig, dynamodb: &DynamoDbTarget) -> Result<Self, MapperError> {
-        let mut map = Self::default();
+        let mut map = Self::default().requiring_api_key(config.api_key);
         for (name, declared) in &config.resources {
             let seed = || match config.seed_path(declared) {
                 Some(path) => read_seed(name, &path),
@@ -165,6 +167,17 @@ impl ResourceMap {
     pub fn with(mut self, name: &str, resource: Resource) -> Self {
         self.resources.insert(name.to_owned(), resource);
         self
+    }
+
+    /// Says whether API Gateway requires an API key (`stack.api_key`).
+    pub fn requiring_api_key(mut self, required: bool) -> Self {
+        self.api_key_required = required;
+        self
+    }
+
+    /// Whether API Gateway requires an API key (`x-api-key`) on every path.
+    pub fn api_key_required(&self) -> bool {
+        self.api_key_required
     }
 
     pub fn get(&self, name: &str) -> Option<&Resource> {

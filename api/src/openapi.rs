@@ -106,24 +106,52 @@ pub fn docs_response() -> Response {
 /// everything with `textContent` (never HTML from the document).
 pub const DOCS_PAGE: &str = include_str!("openapi_docs.html");
 
-/// The OpenAPI document for `resources`.
+/// The one server, relative to the document's own URL. OpenAPI 3.1.0, Server
+/// Object: its `url` "MAY be relative, to indicate that the host location is
+/// relative to the location where the OpenAPI document is being served"; and
+/// Paths Object: a path "is appended (no relative URL resolution) to the
+/// expanded URL from the Server Object's `url` field". `./api` against
+/// `http://127.0.0.1:8000/openapi.json` is `http://127.0.0.1:8000/api`, and
+/// against `https://{id}.execute-api.{region}.amazonaws.com/prod/openapi.json`
+/// it is `.../prod/api`: right in both places, without knowing the stage.
+/// Not `.`: it resolves to a URL ending in `/`, and appending `/ping` to it
+/// would give `//ping`.
+pub const SERVER_URL: &str = "./api";
+
+/// The name of the API key's security scheme (`stack.api_key: true`).
+pub const API_KEY_SCHEME: &str = "ApiKey";
+
+/// The OpenAPI document for `resources`. Paths are relative to [`SERVER_URL`]:
+/// `/ping`, `/{resource}` and `/{resource}/{id}` are the router's
+/// `/api/ping`, `/api/{resource}` and `/api/{resource}/{id}`.
 pub fn document(resources: &ResourceMap) -> Value {
+    let gateway = Gateway {
+        api_key: resources.api_key_required(),
+    };
     let mut paths = Map::new();
-    paths.insert("/api/ping".to_owned(), ping_path());
+    paths.insert("/ping".to_owned(), ping_path(gateway));
+    let mut tags = Vec::new();
     for name in resources.names() {
         let Some(resource) = resources.get(name) else {
             continue;
         };
         let allows = |operation| resource.allows(operation);
-        let collection = collection_path(name, &allows, &resource.protected);
+        let collection = collection_path(name, &allows, &resource.protected, gateway);
         if !collection.is_empty() {
-            paths.insert(format!("/api/{name}"), Value::Object(collection));
+            paths.insert(format!("/{name}"), Value::Object(collection));
         }
-        let item = item_path(name, &allows, &resource.protected);
+        let item = item_path(name, &allows, &resource.protected, gateway);
         if item.len() > 1 {
-            paths.insert(format!("/api/{name}/{{id}}"), Value::Object(item));
+            paths.insert(format!("/{name}/{{id}}"), Value::Object(item));
         }
+        tags.push(json!({ "name": name, "description": tag_description(name, resource) }));
     }
+    let security = if gateway.api_key {
+        json!([{ API_KEY_SCHEME: [] }])
+    } else {
+        // Explicitly none: every operation is open.
+        json!([])
+    };
     json!({
         "openapi": OPENAPI_VERSION,
         "info": {
@@ -131,24 +159,85 @@ pub fn document(resources: &ResourceMap) -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "description": format!(
                 "A generic CRUD API over the resources of `infra/app.yaml`. Every error \
-                 body is `{{\"error\": \"...\"}}`. Request bodies are parsed as JSON whatever \
+                 body is `{{\"error\": \"...\"}}` (but API Gateway's own 403 and 429, \
+                 `{{\"message\": \"...\"}}`). Request bodies are parsed as JSON whatever \
                  their Content-Type and may be up to {MAX_BODY_BYTES} bytes (413 beyond). \
-                 A trailing slash is served like the path without it. Behind API Gateway \
-                 every path is under the stage (`/prod/api/...`)."
+                 A trailing slash is served like the path without it. Paths are relative \
+                 to the server `{SERVER_URL}`, itself relative to this document's URL: \
+                 `http://127.0.0.1:8000/api/...` locally, \
+                 `https://{{api}}.execute-api.{{region}}.amazonaws.com/prod/api/...` behind \
+                 API Gateway."
             ),
+            // The workspace's `license` (Cargo.toml), an SPDX identifier.
+            "license": { "name": env!("CARGO_PKG_LICENSE"), "identifier": env!("CARGO_PKG_LICENSE") },
         },
-        "tags": resources.names().iter().map(|name| json!({"name": name})).collect::<Vec<_>>(),
+        "servers": [{
+            "url": SERVER_URL,
+            "description": "This API, where this document is served from: the local \
+                            server, or the `prod` stage of API Gateway.",
+        }],
+        "security": security,
+        "tags": tags,
         "paths": paths,
-        "components": components(),
+        "components": components(gateway),
     })
 }
 
-fn ping_path() -> Value {
+/// What API Gateway adds in front of the function, for the document: its own
+/// 429 (stage throttling, always) and 403 (a missing or wrong `x-api-key`,
+/// with `stack.api_key: true`). A local server answers neither.
+#[derive(Debug, Clone, Copy)]
+struct Gateway {
+    api_key: bool,
+}
+
+impl Gateway {
+    /// The statuses API Gateway answers itself on every method.
+    fn errors(self) -> &'static [&'static str] {
+        if self.api_key {
+            &["403", "429"]
+        } else {
+            &["429"]
+        }
+    }
+}
+
+/// What a tag says of its resource: where it lives, what it allows.
+fn tag_description(name: &str, resource: &crate::mapper::Resource) -> String {
+    let operations = [
+        (Operation::List, "list"),
+        (Operation::Get, "get"),
+        (Operation::Create, "create"),
+        (Operation::Update, "update"),
+        (Operation::Delete, "delete"),
+    ]
+    .iter()
+    .filter(|(operation, _)| resource.allows(*operation))
+    .map(|(_, label)| *label)
+    .collect::<Vec<_>>()
+    .join(", ");
+    let mut text = format!(
+        "The records of `{name}`, at `/api/{name}` and `/api/{name}/{{id}}`. Allowed: \
+         {operations}; any other method is a 405."
+    );
+    if !resource.protected.is_empty() {
+        let protected = resource
+            .protected
+            .iter()
+            .map(|attribute| format!("`{attribute}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        text.push_str(&format!(" Clients may not write {protected}."));
+    }
+    text
+}
+
+fn ping_path(gateway: Gateway) -> Value {
     json!({
         "get": {
             "operationId": "ping",
             "summary": "Liveness check",
-            "responses": {
+            "responses": responses(json!({
                 "200": {
                     "description": "The service is up.",
                     "headers": { "x-request-id": { "$ref": "#/components/headers/RequestId" } },
@@ -156,10 +245,12 @@ fn ping_path() -> Value {
                         "type": "object",
                         "required": ["result"],
                         "properties": { "result": { "type": "string", "enum": ["pong"] } },
-                        "additionalProperties": false,
+                        // Only `result`: `required` and one member at most,
+                        // rather than a boolean schema (`additionalProperties: false`).
+                        "maxProperties": 1,
                     } } },
                 },
-            },
+            }), &[], gateway),
         },
     })
 }
@@ -169,6 +260,7 @@ fn collection_path(
     name: &str,
     allows: &dyn Fn(Operation) -> bool,
     protected: &[String],
+    gateway: Gateway,
 ) -> Map<String, Value> {
     let mut path = Map::new();
     if allows(Operation::List) {
@@ -200,7 +292,7 @@ fn collection_path(
                             "items": { "$ref": "#/components/schemas/ListedRecord" },
                         } } },
                     },
-                }), &["400", "500", "503"]),
+                }), &["400", "500", "503"], gateway),
             }),
         );
     }
@@ -232,7 +324,11 @@ fn collection_path(
                     ),
                     "content": { "application/json": { "schema": body_schema(true, protected) } },
                 },
-                "responses": responses(json!({ "201": created }), &["400", "409", "413", "500", "503"]),
+                "responses": responses(
+                    json!({ "201": created }),
+                    &["400", "409", "413", "500", "503"],
+                    gateway,
+                ),
             }),
         );
     }
@@ -245,6 +341,7 @@ fn item_path(
     name: &str,
     allows: &dyn Fn(Operation) -> bool,
     protected: &[String],
+    gateway: Gateway,
 ) -> Map<String, Value> {
     let mut path = Map::new();
     path.insert(
@@ -281,6 +378,7 @@ fn item_path(
                         },
                     }),
                     &["400", "404", "500", "503"],
+                    gateway,
                 ),
             }),
         );
@@ -305,6 +403,7 @@ fn item_path(
                 "responses": responses(
                     json!({ "200": record_reply("The whole record after the change.") }),
                     &["400", "404", "412", "413", "500", "503"],
+                    gateway,
                 ),
             }),
         );
@@ -322,7 +421,7 @@ fn item_path(
                         "description": "Deleted; no body.",
                         "headers": { "x-request-id": { "$ref": "#/components/headers/RequestId" } },
                     },
-                }), &["400", "404", "412", "500", "503"]),
+                }), &["400", "404", "412", "500", "503"], gateway),
             }),
         );
     }
@@ -356,30 +455,38 @@ fn record_links(name: &str, allows: &dyn Fn(Operation) -> bool) -> Map<String, V
 /// limits `record.rs` enforces, not writing the API's own attributes nor the
 /// resource's `protected` ones.
 fn body_schema(create: bool, protected: &[String]) -> Value {
-    let mut properties = Map::new();
-    properties.insert(
-        "id".to_owned(),
-        json!({ "$ref": "#/components/schemas/Id" }),
-    );
-    for name in protected
+    // Refused names are excluded through `propertyNames`, not as `false`
+    // property schemas: openapi-python-client and other generators refuse a
+    // boolean schema outright, and a name excluded here still says "400".
+    let refused: Vec<&str> = protected
         .iter()
         .map(String::as_str)
         .chain([VERSION_ATTRIBUTE])
-    {
-        // `false`: the attribute may not appear (a 400 naming it).
-        properties.insert(name.to_owned(), Value::Bool(false));
-    }
+        .collect();
+    let refused_list = refused
+        .iter()
+        .map(|name| format!("`{name}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let purpose = if create {
+        "A new record: any JSON object with a valid string `id`."
+    } else {
+        "Attributes to merge; `id`, if present, must equal the path's."
+    };
     let mut schema = json!({
         "type": "object",
-        "description": if create {
-            "A new record: any JSON object with a valid string `id`."
-        } else {
-            "Attributes to merge; `id`, if present, must equal the path's."
-        },
-        "properties": properties,
+        "description": format!(
+            "{purpose} Attribute names are 1 to {MAX_ATTRIBUTE_NAME_LEN} characters; \
+             {refused_list} may not be written (a 400 naming it)."
+        ),
+        "properties": { "id": { "$ref": "#/components/schemas/Id" } },
         "maxProperties": MAX_ATTRIBUTES,
-        // maxLength counts characters; the server's limit is bytes of UTF-8.
-        "propertyNames": { "minLength": 1, "maxLength": MAX_ATTRIBUTE_NAME_LEN },
+        // maxLength counts characters (Unicode scalar values), as the server does.
+        "propertyNames": {
+            "minLength": 1,
+            "maxLength": MAX_ATTRIBUTE_NAME_LEN,
+            "not": { "enum": refused },
+        },
         "additionalProperties": { "$ref": "#/components/schemas/Value" },
     });
     if create {
@@ -388,15 +495,18 @@ fn body_schema(create: bool, protected: &[String]) -> Value {
     schema
 }
 
-/// `success` plus the shared error responses named by `errors`.
-fn responses(success: Value, errors: &[&str]) -> Value {
+/// `success` plus the shared error responses named by `errors`, and those
+/// API Gateway answers itself.
+fn responses(success: Value, errors: &[&str], gateway: Gateway) -> Value {
     let mut responses = match success {
         Value::Object(map) => map,
         _ => Map::new(),
     };
-    for code in errors {
+    let mut codes: Vec<&str> = errors.iter().chain(gateway.errors()).copied().collect();
+    codes.sort_unstable();
+    for code in codes {
         responses.insert(
-            (*code).to_owned(),
+            code.to_owned(),
             json!({ "$ref": format!("#/components/responses/E{code}") }),
         );
     }
@@ -412,12 +522,21 @@ fn error_response(description: &str) -> Value {
     })
 }
 
-fn components() -> Value {
+/// A response API Gateway answers itself, `{"message": ...}`, without our
+/// `x-request-id` (it never reaches the function).
+fn gateway_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/GatewayError" } } },
+    })
+}
+
+fn components(gateway: Gateway) -> Value {
     let mut unavailable = error_response(
         "The data store is overloaded or unreachable; retry after `Retry-After` seconds.",
     );
     unavailable["headers"]["Retry-After"] = json!({ "$ref": "#/components/headers/RetryAfter" });
-    json!({
+    let mut components = json!({
         "schemas": {
             "Id": {
                 "type": "string",
@@ -440,42 +559,50 @@ fn components() -> Value {
                                 Numbers keep their decimal text.",
                 "required": ["id"],
                 "properties": { "id": { "$ref": "#/components/schemas/Id" } },
-                "additionalProperties": true,
+                "additionalProperties": {},
             },
             "ListedRecord": {
                 "type": "object",
                 "description": "A record of a list: whole, or only the attributes `fields` names.",
                 "properties": { "id": { "$ref": "#/components/schemas/Id" } },
-                "additionalProperties": true,
+                "additionalProperties": {},
             },
             // Any JSON value whose numbers DynamoDB can store (magnitude 1E-130 to
             // 9.99E+125, or zero; at most 38 significant digits, which JSON
             // Schema cannot state), the rule `record.rs` applies to bodies.
+            // Without `type` and `anyOf`, on purpose: each keyword applies only
+            // to its own kind of value, so the schema is exact, and generators
+            // read it as "any JSON" (openapi-python-client cannot parse a union
+            // that contains itself; openapi-typescript takes `items` or
+            // `additionalProperties` without `type` for an object). With no
+            // `items` nor `properties` beside them, `unevaluatedItems` and
+            // `unevaluatedProperties` apply to every element and member.
             "Value": {
-                "anyOf": [
-                    { "type": ["string", "boolean", "null"] },
-                    {
-                        "type": "number",
-                        "minimum": -9.99e125,
-                        "maximum": 9.99e125,
-                        "not": {
-                            "exclusiveMinimum": -1e-130,
-                            "exclusiveMaximum": 1e-130,
-                            "not": { "const": 0 },
-                        },
-                    },
-                    { "type": "array", "items": { "$ref": "#/components/schemas/Value" } },
-                    {
-                        "type": "object",
-                        "additionalProperties": { "$ref": "#/components/schemas/Value" },
-                    },
-                ],
+                "description": "Any JSON value; numbers from 1E-130 to 9.99E+125 in \
+                                magnitude, or 0, with at most 38 significant digits.",
+                "minimum": -9.99e125,
+                "maximum": 9.99e125,
+                "not": {
+                    "type": "number",
+                    "exclusiveMinimum": -1e-130,
+                    "exclusiveMaximum": 1e-130,
+                    "not": { "const": 0 },
+                },
+                "unevaluatedItems": { "$ref": "#/components/schemas/Value" },
+                "unevaluatedProperties": { "$ref": "#/components/schemas/Value" },
             },
             "Error": {
                 "type": "object",
                 "required": ["error"],
                 "properties": { "error": { "type": "string" } },
-                "additionalProperties": false,
+                // Only `error`, without a boolean schema (as the ping's answer).
+                "maxProperties": 1,
+            },
+            "GatewayError": {
+                "type": "object",
+                "description": "An answer of API Gateway itself, not of the API.",
+                "required": ["message"],
+                "properties": { "message": { "type": "string" } },
             },
         },
         "parameters": {
@@ -588,6 +715,28 @@ fn components() -> Value {
             "E413": error_response(&format!("The request body is larger than {MAX_BODY_BYTES} bytes, or the record would be.")),
             "E500": error_response("Internal error; the body quotes the request id of the log line."),
             "E503": unavailable,
+            "E429": gateway_response(
+                "Behind API Gateway only: the stage's throttling (`stack.throttle_rate` and \
+                 `throttle_burst`) refused the request; retry later."
+            ),
         },
-    })
+    });
+    if gateway.api_key {
+        components["responses"]["E403"] = gateway_response(
+            "Behind API Gateway only: no valid `x-api-key` header; the API was not called.",
+        );
+        components["securitySchemes"] = json!({
+            API_KEY_SCHEME: {
+                "type": "apiKey",
+                "in": "header",
+                "name": "x-api-key",
+                "description": "The stack's API key (`stack.api_key: true`), which API \
+                                Gateway checks on every path, this document's included, \
+                                before the API is called (403 without it). \
+                                `deployer status` says how to read it. A local server \
+                                does not check it.",
+            },
+        });
+    }
+    components
 }

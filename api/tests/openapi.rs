@@ -1,5 +1,6 @@
-//! `/openapi.json` and `/docs`: the document is structurally valid OpenAPI 3.0
-//! and describes exactly the configured resources and their operations.
+//! `/openapi.json` and `/docs`: the document is structurally valid OpenAPI 3.1,
+//! describes exactly the configured resources and their operations, and stays
+//! within what client generators read (no boolean schemas, a relative server).
 //!
 //! The structural checks here are what a validator would refuse first
 //! (required fields, dangling `$ref`s, undeclared path parameters, duplicate
@@ -15,7 +16,7 @@ use api::backend::embedded::EmbeddedStore;
 use api::backend::memory::MemoryBackend;
 use api::config::Operation;
 use api::mapper::DynamoDbTarget;
-use api::openapi::{ID_PATTERN, OPENAPI_VERSION, document};
+use api::openapi::{API_KEY_SCHEME, ID_PATTERN, OPENAPI_VERSION, SERVER_URL, document};
 use api::record::{MAX_BODY_BYTES, MAX_ID_CHARS, RecordId};
 use api::{AppConfig, Resource, ResourceMap, router};
 use axum::Router;
@@ -102,7 +103,10 @@ fn collect_refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
     }
 }
 
-/// The structural rules of OpenAPI 3.0 that a broken generator would break.
+/// Responses API Gateway answers itself: they never carry our `x-request-id`.
+const GATEWAY_RESPONSES: [&str; 2] = ["#/components/responses/E403", "#/components/responses/E429"];
+
+/// The structural rules of OpenAPI 3.1 that a broken generator would break.
 fn assert_valid_openapi(doc: &Value) {
     assert_eq!(doc["openapi"], OPENAPI_VERSION);
     assert!(doc["info"]["title"].is_string(), "info.title");
@@ -182,6 +186,9 @@ fn assert_valid_openapi(doc: &Value) {
                     code.len() == 3 && code.parse::<u16>().is_ok(),
                     "{label}: {code}"
                 );
+                let from_gateway = response["$ref"]
+                    .as_str()
+                    .is_some_and(|reference| GATEWAY_RESPONSES.contains(&reference));
                 let response = deref(doc, response);
                 assert!(
                     response["description"].is_string(),
@@ -189,7 +196,7 @@ fn assert_valid_openapi(doc: &Value) {
                 );
                 let headers = response["headers"].as_object();
                 assert!(
-                    headers.is_some_and(|h| h.contains_key("x-request-id")),
+                    from_gateway || headers.is_some_and(|h| h.contains_key("x-request-id")),
                     "{label} {code}: x-request-id"
                 );
                 for link in response["links"].as_object().into_iter().flatten() {
@@ -216,7 +223,7 @@ fn all_operation_ids(doc: &Value) -> BTreeSet<String> {
     ids
 }
 
-/// `(path, method)` pairs of the document, e.g. `("/api/audit", "get")`.
+/// `(path, method)` pairs of the document, e.g. `("/audit", "get")`.
 fn operations(doc: &Value) -> BTreeSet<(String, String)> {
     let mut found = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -241,13 +248,13 @@ async fn served_document_is_valid_openapi_for_the_repository_declaration() {
     assert_eq!(served, expected);
     assert_valid_openapi(&served);
 
-    let mut want = BTreeSet::from([("/api/ping".to_owned(), "get".to_owned())]);
+    let mut want = BTreeSet::from([("/ping".to_owned(), "get".to_owned())]);
     for name in ["mocks", "users"] {
         for method in ["get", "post"] {
-            want.insert((format!("/api/{name}"), method.to_owned()));
+            want.insert((format!("/{name}"), method.to_owned()));
         }
         for method in ["get", "put", "delete"] {
-            want.insert((format!("/api/{name}/{{id}}"), method.to_owned()));
+            want.insert((format!("/{name}/{{id}}"), method.to_owned()));
         }
     }
     assert_eq!(operations(&served), want);
@@ -265,26 +272,26 @@ async fn paths_follow_each_resources_operations() {
     assert_eq!(
         operations(&doc),
         pairs(&[
-            ("/api/ping", "get"),
-            ("/api/audit", "get"),
-            ("/api/audit/{id}", "get"),
-            ("/api/inbox", "post"),
-            ("/api/things", "get"),
-            ("/api/things", "post"),
-            ("/api/things/{id}", "get"),
-            ("/api/things/{id}", "put"),
-            ("/api/things/{id}", "delete"),
+            ("/ping", "get"),
+            ("/audit", "get"),
+            ("/audit/{id}", "get"),
+            ("/inbox", "post"),
+            ("/things", "get"),
+            ("/things", "post"),
+            ("/things/{id}", "get"),
+            ("/things/{id}", "put"),
+            ("/things/{id}", "delete"),
         ])
     );
     // A create-only resource has no item path, and its 201 links nowhere.
-    assert!(doc["paths"]["/api/inbox/{id}"].is_null());
-    assert!(doc["paths"]["/api/inbox"]["post"]["responses"]["201"]["links"].is_null());
+    assert!(doc["paths"]["/inbox/{id}"].is_null());
+    assert!(doc["paths"]["/inbox"]["post"]["responses"]["201"]["links"].is_null());
 }
 
 #[test]
 fn a_create_links_to_the_operations_on_the_created_record() {
     let doc = document(&mixed_resources());
-    let links = &doc["paths"]["/api/things"]["post"]["responses"]["201"]["links"];
+    let links = &doc["paths"]["/things"]["post"]["responses"]["201"]["links"];
     for (link, target) in [
         ("GetCreated", "get_things"),
         ("UpdateCreated", "update_things"),
@@ -294,7 +301,7 @@ fn a_create_links_to_the_operations_on_the_created_record() {
         assert_eq!(links[link]["parameters"]["id"], "$response.body#/id");
     }
     assert_eq!(
-        doc["paths"]["/api/things"]["post"]["responses"]["201"]["headers"]["Location"]["$ref"],
+        doc["paths"]["/things"]["post"]["responses"]["201"]["headers"]["Location"]["$ref"],
         "#/components/headers/Location"
     );
 }
@@ -306,12 +313,24 @@ fn the_document_states_the_limits_the_parsers_enforce() {
     assert_eq!(id["maxLength"], MAX_ID_CHARS);
     assert_eq!(id["minLength"], 1);
     assert_eq!(id["pattern"], ID_PATTERN);
-    // Protected and service attributes may not appear in a body.
-    let body = &doc["paths"]["/api/things"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    // Protected and service attributes may not appear in a body: their names
+    // are excluded, create and update alike.
+    for (method, path) in [("post", "/things"), ("put", "/things/{id}")] {
+        let body =
+            &doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"];
+        let names = &body["propertyNames"];
+        assert_eq!(
+            names["not"]["enum"],
+            serde_json::json!(["ttl", api::backend::VERSION_ATTRIBUTE]),
+            "{method}"
+        );
+        assert_eq!(names["maxLength"], api::record::MAX_ATTRIBUTE_NAME_LEN);
+        assert_eq!(names["minLength"], 1);
+        assert_eq!(body["maxProperties"], api::record::MAX_ATTRIBUTES);
+    }
+    let body =
+        &doc["paths"]["/things"]["post"]["requestBody"]["content"]["application/json"]["schema"];
     assert_eq!(body["required"], serde_json::json!(["id"]));
-    assert_eq!(body["properties"]["ttl"], false);
-    assert_eq!(body["properties"][api::backend::VERSION_ATTRIBUTE], false);
-    assert_eq!(body["maxProperties"], api::record::MAX_ATTRIBUTES);
     let limit = &doc["components"]["parameters"]["Limit"]["schema"];
     assert_eq!(
         (&limit["minimum"], &limit["maximum"], &limit["default"]),
@@ -324,7 +343,7 @@ fn the_document_states_the_limits_the_parsers_enforce() {
             .contains(&MAX_BODY_BYTES.to_string())
     );
     for name in ["limit", "offset", "fields", "filters"] {
-        let listed = doc["paths"]["/api/things"]["get"]["parameters"]
+        let listed = doc["paths"]["/things"]["get"]["parameters"]
             .as_array()
             .unwrap()
             .iter()
@@ -339,6 +358,227 @@ fn the_document_states_the_limits_the_parsers_enforce() {
         filters.contains("field:operator[:value]") && filters.contains("JSON array"),
         "{filters}"
     );
+}
+
+/// Where a boolean may stand in an OpenAPI document without being a schema:
+/// the Parameter, Header and Request Body flags. Under `enum`, `const`,
+/// `default` and examples a boolean is a value, not a schema.
+const BOOLEAN_FIELDS: [&str; 7] = [
+    "required",
+    "deprecated",
+    "explode",
+    "allowReserved",
+    "allowEmptyValue",
+    "readOnly",
+    "writeOnly",
+];
+const VALUE_FIELDS: [&str; 5] = ["enum", "const", "default", "example", "examples"];
+
+/// The JSON pointers of every boolean schema (`true`/`false` where a schema
+/// goes) in `value`.
+fn boolean_schemas(value: &Value, pointer: &str, found: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, item) in map {
+                let here = format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"));
+                match item {
+                    Value::Bool(_) if !BOOLEAN_FIELDS.contains(&key.as_str()) => found.push(here),
+                    _ if VALUE_FIELDS.contains(&key.as_str()) => {}
+                    _ => boolean_schemas(item, &here, found),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                let here = format!("{pointer}/{index}");
+                match item {
+                    Value::Bool(_) => found.push(here),
+                    _ => boolean_schemas(item, &here, found),
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The declarations whose documents the generators must read: the
+/// repository's, one with every kind of resource, and both with a key.
+fn documents() -> Vec<(&'static str, Value)> {
+    vec![
+        ("repository", document(&repository_resources())),
+        (
+            "repository with api_key",
+            document(&repository_resources().requiring_api_key(true)),
+        ),
+        ("mixed", document(&mixed_resources())),
+        (
+            "mixed with api_key",
+            document(&mixed_resources().requiring_api_key(true)),
+        ),
+    ]
+}
+
+/// openapi-python-client, among others, refuses a document with a boolean
+/// schema anywhere (`"_version": false` once was one).
+#[test]
+fn no_schema_is_a_boolean() {
+    for (label, doc) in documents() {
+        let mut found = Vec::new();
+        boolean_schemas(&doc, "", &mut found);
+        assert!(found.is_empty(), "{label}: boolean schemas at {found:?}");
+    }
+    // The walk does find one.
+    let mut found = Vec::new();
+    boolean_schemas(
+        &serde_json::json!({"schema": {"properties": {"_version": false}}, "required": true}),
+        "",
+        &mut found,
+    );
+    assert_eq!(found, ["/schema/properties/_version"]);
+}
+
+/// RFC 3986 §5.2: a reference `./segment` against `base` is base's path up
+/// to its last `/`, then `segment`.
+fn resolve_against(base: &str, reference: &str) -> String {
+    let segment = reference.strip_prefix("./").unwrap();
+    let directory = &base[..=base.rfind('/').unwrap()];
+    format!("{directory}{segment}")
+}
+
+/// One relative server entry is right locally and behind the `prod` stage.
+#[test]
+fn the_server_is_relative_to_the_document() {
+    for (label, doc) in documents() {
+        let servers = doc["servers"].as_array().unwrap();
+        assert_eq!(servers.len(), 1, "{label}");
+        let url = servers[0]["url"].as_str().unwrap();
+        assert_eq!(url, SERVER_URL);
+        assert!(
+            !url.contains("://") && !url.starts_with('/'),
+            "{label}: {url}"
+        );
+        // Every path is appended to the resolved server URL, which must not
+        // end in `/` (no `//` in between).
+        for (document_url, ping) in [
+            (
+                "http://127.0.0.1:8000/openapi.json",
+                "http://127.0.0.1:8000/api/ping",
+            ),
+            (
+                "https://abc123.execute-api.eu-west-1.amazonaws.com/prod/openapi.json",
+                "https://abc123.execute-api.eu-west-1.amazonaws.com/prod/api/ping",
+            ),
+        ] {
+            let base = resolve_against(document_url, url);
+            assert_eq!(format!("{base}/ping"), ping, "{label}");
+            assert!(doc["paths"]["/ping"].is_object(), "{label}");
+        }
+    }
+}
+
+/// The scheme exists, and applies everywhere, exactly when the gateway asks
+/// for a key; otherwise the document says plainly that nothing is needed.
+#[test]
+fn the_api_key_is_a_security_scheme_only_when_required() {
+    for (label, doc) in documents() {
+        let required = label.ends_with("with api_key");
+        let schemes = &doc["components"]["securitySchemes"];
+        if required {
+            assert_eq!(
+                schemes[API_KEY_SCHEME],
+                serde_json::json!({
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "x-api-key",
+                    "description": schemes[API_KEY_SCHEME]["description"],
+                }),
+                "{label}"
+            );
+            assert_eq!(
+                doc["security"],
+                serde_json::json!([{ API_KEY_SCHEME: [] }]),
+                "{label}"
+            );
+        } else {
+            assert!(schemes.is_null(), "{label}");
+            assert_eq!(doc["security"], serde_json::json!([]), "{label}");
+        }
+        // No operation overrides it: API Gateway asks for the key on every
+        // path, /api/ping included.
+        for item in doc["paths"].as_object().unwrap().values() {
+            for method in METHODS {
+                if let Some(operation) = item.get(method) {
+                    assert!(operation.get("security").is_none(), "{label}");
+                    let forbidden = &operation["responses"]["403"];
+                    assert_eq!(forbidden.is_object(), required, "{label} {method}");
+                }
+            }
+        }
+    }
+}
+
+/// What the linter's recommended rules ask for: a 4xx on every operation,
+/// described tags, a license.
+#[test]
+fn operations_tags_and_info_are_complete() {
+    for (label, doc) in documents() {
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in METHODS {
+                let Some(operation) = item.get(method) else {
+                    continue;
+                };
+                let codes: Vec<&String> =
+                    operation["responses"].as_object().unwrap().keys().collect();
+                assert!(
+                    codes.iter().any(|code| code.starts_with('4')),
+                    "{label}: {method} {path} has no 4xx in {codes:?}"
+                );
+                // API Gateway's throttling answers every method.
+                assert!(
+                    codes.contains(&&"429".to_owned()),
+                    "{label}: {method} {path}"
+                );
+            }
+        }
+        let tags = doc["tags"].as_array().unwrap();
+        assert!(!tags.is_empty());
+        for tag in tags {
+            let description = tag["description"].as_str().unwrap_or_default();
+            assert!(
+                description.contains(tag["name"].as_str().unwrap()),
+                "{label}: {tag}"
+            );
+        }
+        let license = &doc["info"]["license"];
+        assert_eq!(license["name"], env!("CARGO_PKG_LICENSE"), "{label}");
+        assert_eq!(license["identifier"], env!("CARGO_PKG_LICENSE"), "{label}");
+    }
+}
+
+/// Each operation lists the 4xx statuses its handler can answer
+/// (`router.rs`, `error.rs`), and no other.
+#[test]
+fn each_operation_lists_the_client_errors_it_answers() {
+    let doc = document(&mixed_resources());
+    let client_errors = |path: &str, method: &str| -> Vec<String> {
+        doc["paths"][path][method]["responses"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|code| code.starts_with('4'))
+            .cloned()
+            .collect()
+    };
+    for (path, method, expected) in [
+        ("/ping", "get", &["429"][..]),
+        ("/things", "get", &["400", "429"]),
+        ("/things", "post", &["400", "409", "413", "429"]),
+        ("/things/{id}", "get", &["400", "404", "429"]),
+        ("/things/{id}", "put", &["400", "404", "412", "413", "429"]),
+        ("/things/{id}", "delete", &["400", "404", "412", "429"]),
+    ] {
+        assert_eq!(client_errors(path, method), expected, "{method} {path}");
+    }
 }
 
 /// The pattern, run by a regex engine on the id rules' edge cases, must

@@ -288,6 +288,19 @@ fn the_function_environment_carries_every_resource() {
     // The mapping parses as the API's own declaration format.
     let as_declaration: AppConfig = serde_yaml::from_str(&format!("resources: {mapping}")).unwrap();
     assert_eq!(as_declaration.resources.len(), app.resources.len());
+    // `stack.api_key` reaches the function, which reads it back as declared.
+    let api_key = variables[api::config::API_KEY_ENV].as_str().unwrap();
+    assert_eq!(api_key, "true");
+    let from_environment =
+        AppConfig::from_environment(&mapping.to_string(), Some(api_key), PathBuf::new()).unwrap();
+    assert_eq!(from_environment.api_key, settings.api_key);
+    let open = StackSettings {
+        api_key: false,
+        ..settings.clone()
+    };
+    let variables =
+        &render(&app, &open)["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(variables[api::config::API_KEY_ENV], "false");
 
     assert_eq!(function["Runtime"], "provided.al2023");
     assert_eq!(function["Handler"], "bootstrap");

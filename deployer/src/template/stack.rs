@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 
 use api::AppConfig;
-use api::config::{BackendKind, Operation, ResourceConfig};
+use api::config::{API_KEY_ENV, BackendKind, Operation, RESOURCES_ENV, ResourceConfig};
 use sha2::{Digest, Sha256};
 
 use super::iam::{Policy, PolicyDocument, Statement};
@@ -547,7 +547,13 @@ fn add_function(
     )?;
 
     let mut variables = BTreeMap::new();
-    variables.insert("API_RESOURCES".to_owned(), api_resources(app, tables));
+    variables.insert(RESOURCES_ENV.to_owned(), api_resources(app, tables));
+    // The function never checks the key (API Gateway does), but its OpenAPI
+    // document says whether callers need one.
+    variables.insert(
+        API_KEY_ENV.to_owned(),
+        Expr::literal(settings.api_key.to_string()),
+    );
     // lambda_http would otherwise put the stage in front of the path
     // (`/prod/api/...`) and no route would match.
     variables.insert(
