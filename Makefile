@@ -33,11 +33,17 @@ TEMPLATES    := infra/template.yaml deployer/tests/data/template.yaml
 # schemathesis in a venv of its own too (see tools/requirements-schemathesis.txt).
 ST_VENV      := $(VENV)/schemathesis
 ST_TOOLS     := $(ST_VENV)/.schemathesis-installed
+# The client generators (`make clients`): openapi-python-client in a venv of
+# its own (tools/requirements-clients.txt); openapi-typescript, openapi-fetch
+# and tsc from package.json, at the versions package-lock.json pins.
+CLIENTS_VENV  := $(VENV)/clients
+CLIENTS_TOOLS := $(CLIENTS_VENV)/.clients-installed
+NODE_TOOLS    := node_modules/.npm-ci-done
 # The AWS CLI in a venv of its own, for `make bench` (tools/requirements-bench.txt).
 AWSCLI_VENV  := $(VENV)/awscli
 AWSCLI_TOOLS := $(AWSCLI_VENV)/.awscli-installed
 
-.PHONY: help run run-aws test fmt clippy lint schemathesis unit emulator lambda bench clean
+.PHONY: help run run-aws test fmt clippy lint schemathesis clients unit emulator lambda bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -48,7 +54,7 @@ run: ## Serve the API on http://127.0.0.1:8000; dynamodb resources from the loca
 run-aws: ## Same, but dynamodb resources from DynamoDB (AWS_PROFILE, AWS_REGION, STACK_NAME)
 	cargo run --release -p api -- --config infra/app.yaml --dynamodb aws
 
-test: fmt clippy lint schemathesis unit ## Everything CI runs
+test: fmt clippy lint schemathesis clients unit ## Everything CI runs
 
 fmt:
 	cargo fmt --all -- --check
@@ -85,6 +91,26 @@ schemathesis: $(ST_TOOLS) ## Test the local server against its OpenAPI document
 $(ST_TOOLS): tools/requirements-schemathesis.txt
 	python3 -m venv $(ST_VENV)
 	$(ST_VENV)/bin/pip install --quiet -r tools/requirements-schemathesis.txt
+	touch $@
+
+# A Python and a TypeScript client generated from the local server's
+# /openapi.json, each driven through a scripted round trip (tools/clients-run):
+# create, read with its ETag and If-None-Match, update with If-Match (and a
+# stale one), list page by page, delete, and error bodies as the document's
+# Error. Generated code goes to target/clients/. No network but loopback.
+clients: $(CLIENTS_TOOLS) $(NODE_TOOLS) ## Generate Python and TypeScript clients from /openapi.json and run a round trip through each
+	cargo build -p api
+	tools/with-api-server infra/app.yaml -- tools/clients-run
+
+$(CLIENTS_TOOLS): tools/requirements-clients.txt
+	python3 -m venv $(CLIENTS_VENV)
+	$(CLIENTS_VENV)/bin/pip install --quiet -r tools/requirements-clients.txt
+	touch $@
+
+# npm ci installs exactly package-lock.json, and fails if package.json
+# disagrees with it.
+$(NODE_TOOLS): package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
 	touch $@
 
 # Unit and end-to-end tests, with the AWS emulator started on a free loopback port.
@@ -137,6 +163,6 @@ $(AWSCLI_TOOLS): tools/requirements-bench.txt
 	$(AWSCLI_VENV)/bin/pip install --quiet -r tools/requirements-bench.txt
 	touch $@
 
-clean: ## Remove build outputs and the tool venv
+clean: ## Remove build outputs, the tool venvs and node_modules
 	cargo clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) node_modules
