@@ -15,7 +15,6 @@ import re
 import sys
 
 from crud_api_client import Client
-from crud_api_client.errors import UnexpectedStatus
 from crud_api_client.api.users import (
     create_users,
     delete_users,
@@ -23,6 +22,7 @@ from crud_api_client.api.users import (
     list_users,
     update_users,
 )
+from crud_api_client.errors import UnexpectedStatus
 from crud_api_client.models import CreateUsersBody, Error, Record, UpdateUsersBody
 
 # The document's ETag pattern: a strong tag holding the record's version.
@@ -86,20 +86,31 @@ def round_trip(client, tag):
     step = "create"
     created = create_users.sync_detailed(client=client, body=CreateUsersBody.from_dict(record))
     expect_status(created, 201, step)
-    check(isinstance(created.parsed, Record), f"{step}: body parsed as {type(created.parsed).__name__}")
-    check(created.parsed.to_dict() == record, f"{step}: stored {created.parsed.to_dict()}, sent {record}")
+    check(
+        isinstance(created.parsed, Record),
+        f"{step}: body parsed as {type(created.parsed).__name__}",
+    )
+    check(
+        created.parsed.to_dict() == record,
+        f"{step}: stored {created.parsed.to_dict()}, sent {record}",
+    )
     location = created.headers.get("Location")
     check(location == f"users/{first}", f"{step}: Location {location!r}, expected 'users/{first}'")
     version = etag_of(created, step)
 
     step = "create the same id again"
-    expect_error(create_users.sync_detailed(client=client, body=CreateUsersBody.from_dict(record)), 409, step)
+    expect_error(
+        create_users.sync_detailed(client=client, body=CreateUsersBody.from_dict(record)), 409, step
+    )
 
     step = "read"
     read = get_users.sync_detailed(first, client=client)
     expect_status(read, 200, step)
     check(read.parsed.to_dict() == record, f"{step}: read {read.parsed.to_dict()}, stored {record}")
-    check(etag_of(read, step) == version, f"{step}: ETag {read.headers.get('ETag')}, create said {version}")
+    check(
+        etag_of(read, step) == version,
+        f"{step}: ETag {read.headers.get('ETag')}, create said {version}",
+    )
 
     step = "read with If-None-Match: the current ETag"
     unchanged = get_users.sync_detailed(first, client=client, if_none_match=version)
@@ -114,7 +125,10 @@ def round_trip(client, tag):
     )
     expect_status(updated, 200, step)
     record = {**record, **changes}
-    check(updated.parsed.to_dict() == record, f"{step}: answered {updated.parsed.to_dict()}, expected {record}")
+    check(
+        updated.parsed.to_dict() == record,
+        f"{step}: answered {updated.parsed.to_dict()}, expected {record}",
+    )
     stale, version = version, etag_of(updated, step)
     check(version != stale, f"{step}: the ETag stayed {version}")
 
@@ -128,7 +142,9 @@ def round_trip(client, tag):
     )
     print(f"  412 as Error: {message}")
     after = get_users.sync_detailed(first, client=client)
-    check(after.parsed.to_dict() == record, f"{step}: the record changed to {after.parsed.to_dict()}")
+    check(
+        after.parsed.to_dict() == record, f"{step}: the record changed to {after.parsed.to_dict()}"
+    )
 
     # More records of this run, so the list spans several pages.
     ids = [first]
@@ -156,7 +172,10 @@ def round_trip(client, tag):
         )
         expect_status(page, 200, f"{step}, page {pages}")
         check(isinstance(page.parsed, list), f"{step}: body parsed as {type(page.parsed).__name__}")
-        check(len(page.parsed) <= PAGE_SIZE, f"{step}: {len(page.parsed)} records on a page of {PAGE_SIZE}")
+        check(
+            len(page.parsed) <= PAGE_SIZE,
+            f"{step}: {len(page.parsed)} records on a page of {PAGE_SIZE}",
+        )
         for item in page.parsed:
             got = item.to_dict()
             check(set(got) == {"id", "full_name"}, f"{step}: fields=id,full_name answered {got}")
