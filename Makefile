@@ -33,14 +33,19 @@ TEMPLATES    := infra/template.yaml deployer/tests/data/template.yaml
 # schemathesis in a venv of its own too (see tools/requirements-schemathesis.txt).
 ST_VENV      := $(VENV)/schemathesis
 ST_TOOLS     := $(ST_VENV)/.schemathesis-installed
-# Redocly CLI, pinned in package.json and package-lock.json, in node_modules
-# (git-ignored); `npm ci` installs exactly the locked tree.
-NODE_TOOLS   := node_modules/.node-tools-installed
+# The client generators (`make clients`): openapi-python-client in a venv of
+# its own (tools/requirements-clients.txt). Node tools, pinned in package.json
+# and package-lock.json, in node_modules (git-ignored; `npm ci` installs
+# exactly the locked tree): Redocly CLI (`make openapi-lint`), openapi-typescript,
+# openapi-fetch and tsc (`make clients`).
+CLIENTS_VENV  := $(VENV)/clients
+CLIENTS_TOOLS := $(CLIENTS_VENV)/.clients-installed
+NODE_TOOLS    := node_modules/.npm-ci-done
 # The AWS CLI in a venv of its own, for `make bench` (tools/requirements-bench.txt).
 AWSCLI_VENV  := $(VENV)/awscli
 AWSCLI_TOOLS := $(AWSCLI_VENV)/.awscli-installed
 
-.PHONY: help run run-aws test fmt clippy lint openapi-lint schemathesis unit emulator lambda bench clean
+.PHONY: help run run-aws test fmt clippy lint openapi-lint schemathesis clients unit emulator lambda bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -51,7 +56,7 @@ run: ## Serve the API on http://127.0.0.1:8000; dynamodb resources from the loca
 run-aws: ## Same, but dynamodb resources from DynamoDB (AWS_PROFILE, AWS_REGION, STACK_NAME)
 	cargo run --release -p api -- --config infra/app.yaml --dynamodb aws
 
-test: fmt clippy lint openapi-lint schemathesis unit ## Everything CI runs
+test: fmt clippy lint openapi-lint schemathesis clients unit ## Everything CI runs
 
 fmt:
 	cargo fmt --all -- --check
@@ -85,10 +90,6 @@ openapi-lint: $(NODE_TOOLS) ## Lint the served OpenAPI document (Redocly CLI)
 	tools/openapi-lint infra/app.yaml
 	tools/openapi-lint --api-key infra/app.yaml
 
-$(NODE_TOOLS): package.json package-lock.json
-	npm ci --ignore-scripts --no-audit --no-fund
-	touch $@
-
 # schemathesis against the local server and its /openapi.json, all phases
 # (stateful included) and checks (tools/schemathesis.toml): once as app.yaml
 # declares it (users on the embedded store), once with every resource in
@@ -101,6 +102,26 @@ schemathesis: $(ST_TOOLS) ## Test the local server against its OpenAPI document
 $(ST_TOOLS): tools/requirements-schemathesis.txt
 	python3 -m venv $(ST_VENV)
 	$(ST_VENV)/bin/pip install --quiet -r tools/requirements-schemathesis.txt
+	touch $@
+
+# A Python and a TypeScript client generated from the local server's
+# /openapi.json, each driven through a scripted round trip (tools/clients-run):
+# create, read with its ETag and If-None-Match, update with If-Match (and a
+# stale one), list page by page, delete, and error bodies as the document's
+# Error. Generated code goes to target/clients/. No network but loopback.
+clients: $(CLIENTS_TOOLS) $(NODE_TOOLS) ## Generate Python and TypeScript clients from /openapi.json and run a round trip through each
+	cargo build -p api
+	tools/with-api-server infra/app.yaml -- tools/clients-run
+
+$(CLIENTS_TOOLS): tools/requirements-clients.txt
+	python3 -m venv $(CLIENTS_VENV)
+	$(CLIENTS_VENV)/bin/pip install --quiet -r tools/requirements-clients.txt
+	touch $@
+
+# npm ci installs exactly package-lock.json, and fails if package.json
+# disagrees with it; no package's install scripts run.
+$(NODE_TOOLS): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --silent
 	touch $@
 
 # Unit and end-to-end tests, with the AWS emulator started on a free loopback port.
@@ -153,6 +174,6 @@ $(AWSCLI_TOOLS): tools/requirements-bench.txt
 	$(AWSCLI_VENV)/bin/pip install --quiet -r tools/requirements-bench.txt
 	touch $@
 
-clean: ## Remove build outputs, the tool venv and node_modules
+clean: ## Remove build outputs, the tool venvs and node_modules
 	cargo clean
 	rm -rf $(VENV) node_modules
