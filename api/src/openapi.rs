@@ -541,30 +541,46 @@ fn components(gateway: Gateway) -> Value {
             "Id": {
                 "type": "string",
                 "minLength": 1,
-                // JSON Schema counts characters; the rule counts bytes. The
-                // document promises what always fits (4 bytes a character).
-                "maxLength": MAX_ID_CHARS,
                 "pattern": ID_PATTERN,
+                // JSON Schema counts characters; the rule counts bytes of
+                // UTF-8. Any text of 256 characters fits 1024 bytes, and so
+                // does ASCII up to 1024 characters: the schema accepts only
+                // ids the server accepts, and refuses every over-long ASCII
+                // one, the boundary clients and fuzzers probe.
+                "anyOf": [
+                    { "maxLength": MAX_ID_CHARS },
+                    { "maxLength": MAX_ID_LEN, "pattern": "^[\\u0000-\\u007F]*$" },
+                ],
                 "description": format!(
-                    "Any text of 1 to {MAX_ID_LEN} bytes of UTF-8 (so any {MAX_ID_CHARS} \
-                     characters) without control characters or `/`, and not `.` or `..`. \
-                     In a path, percent-encode it as one segment (`Ana María` is \
+                    "Any text of 1 to {MAX_ID_LEN} bytes of UTF-8 without control \
+                     characters or `/`, and not `.` or `..`: up to {MAX_ID_CHARS} \
+                     characters of any kind, or {MAX_ID_LEN} of ASCII. In a path, \
+                     percent-encode it as one segment (`Ana María` is \
                      `Ana%20Mar%C3%ADa`). No Unicode normalisation: composed and \
                      decomposed forms are different ids."
                 ),
+            },
+            // What a response may carry: an id this API created, or any key
+            // another tool wrote to the table (DynamoDB allows any string of
+            // up to 2048 bytes), which a list must still return.
+            "StoredId": {
+                "type": "string",
+                "minLength": 1,
+                "description": "The record's key as stored: an `Id`, or any other \
+                                non-empty string another tool wrote to the table.",
             },
             "Record": {
                 "type": "object",
                 "description": "A stored record: a JSON object of any shape with its `id`. \
                                 Numbers keep their decimal text.",
                 "required": ["id"],
-                "properties": { "id": { "$ref": "#/components/schemas/Id" } },
+                "properties": { "id": { "$ref": "#/components/schemas/StoredId" } },
                 "additionalProperties": {},
             },
             "ListedRecord": {
                 "type": "object",
                 "description": "A record of a list: whole, or only the attributes `fields` names.",
-                "properties": { "id": { "$ref": "#/components/schemas/Id" } },
+                "properties": { "id": { "$ref": "#/components/schemas/StoredId" } },
                 "additionalProperties": {},
             },
             // Any JSON value whose numbers DynamoDB can store (magnitude 1E-130 to

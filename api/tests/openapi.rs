@@ -310,9 +310,17 @@ fn a_create_links_to_the_operations_on_the_created_record() {
 fn the_document_states_the_limits_the_parsers_enforce() {
     let doc = document(&mixed_resources());
     let id = &doc["components"]["schemas"]["Id"];
-    assert_eq!(id["maxLength"], MAX_ID_CHARS);
     assert_eq!(id["minLength"], 1);
     assert_eq!(id["pattern"], ID_PATTERN);
+    // A response carries whatever key the table holds, other tools' included.
+    for record in ["Record", "ListedRecord"] {
+        let stored = deref(
+            &doc,
+            &doc["components"]["schemas"][record]["properties"]["id"],
+        );
+        assert_eq!(stored["type"], "string", "{record}");
+        assert!(stored.get("pattern").is_none() && stored.get("maxLength").is_none());
+    }
     // Protected and service attributes may not appear in a body: their names
     // are excluded, create and update alike.
     for (method, path) in [("post", "/things"), ("put", "/things/{id}")] {
@@ -585,6 +593,61 @@ fn each_operation_lists_the_client_errors_it_answers() {
 /// accept and refuse exactly what `RecordId::parse` does (lengths are
 /// `maxLength`'s job). Its `\uXXXX` escapes and classes mean the same in the
 /// `regex` crate and in ECMA-262, the dialect OpenAPI patterns are written in.
+/// Whether the document's `Id` schema accepts `id`: its `minLength` and
+/// `pattern`, and one of its `anyOf` bounds (each a `maxLength` in
+/// characters, with a `pattern` or not). A regex engine stands in for the
+/// ECMA-262 one.
+fn id_schema_accepts(schema: &Value, id: &str) -> bool {
+    let chars = id.chars().count() as u64;
+    let matches = |pattern: &Value| {
+        pattern
+            .as_str()
+            .is_none_or(|p| regex::Regex::new(p).unwrap().is_match(id))
+    };
+    chars >= schema["minLength"].as_u64().unwrap()
+        && matches(&schema["pattern"])
+        && schema["anyOf"].as_array().unwrap().iter().any(|bound| {
+            chars <= bound["maxLength"].as_u64().unwrap() && matches(&bound["pattern"])
+        })
+}
+
+/// The id's length rule counts bytes of UTF-8, which JSON Schema cannot: the
+/// schema accepts only ids the server accepts (any 256 characters, ASCII up to
+/// 1024), and refuses every over-long ASCII one, so the boundary clients and
+/// fuzzers probe is exact.
+#[test]
+fn the_id_schema_accepts_only_ids_the_server_accepts() {
+    let doc = document(&mixed_resources());
+    let schema = &doc["components"]["schemas"]["Id"];
+    let server_accepts = |id: &str| RecordId::parse(id).is_ok();
+    let cases = [
+        ("i".repeat(1024), true),
+        ("i".repeat(1025), false),
+        ("🦀".repeat(MAX_ID_CHARS), true),
+        ("🦀".repeat(MAX_ID_CHARS + 1), false),
+        ("é".repeat(MAX_ID_CHARS), true),
+        (format!("{}é", "i".repeat(1022)), false),
+        ("Ana María".to_owned(), true),
+    ];
+    for (id, schema_accepts) in &cases {
+        assert_eq!(
+            id_schema_accepts(schema, id),
+            *schema_accepts,
+            "{} characters, {} bytes",
+            id.chars().count(),
+            id.len()
+        );
+        if *schema_accepts {
+            assert!(server_accepts(id), "schema-valid but refused: {id}");
+        }
+    }
+    // Where the schema is conservative: the server takes these, the schema
+    // does not promise them.
+    assert!(server_accepts(&format!("{}é", "i".repeat(1022))));
+    assert!(server_accepts(&"é".repeat(MAX_ID_CHARS + 1)));
+    assert!(!server_accepts(&"é".repeat(513)));
+}
+
 #[test]
 fn the_id_pattern_agrees_with_the_id_rules() {
     let pattern = regex::Regex::new(ID_PATTERN).unwrap();

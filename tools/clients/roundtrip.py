@@ -13,6 +13,7 @@ server entry) and the generated package `crud_api_client` on PYTHONPATH
 
 import os
 import re
+import urllib.parse
 import sys
 
 from crud_api_client import Client
@@ -71,7 +72,9 @@ def etag_of(response, step):
 
 
 def round_trip(client, tag):
-    first = f"{tag}-0"
+    # An id a path must percent-encode (space, `+`, `%`, `#`, `?`, non-ASCII):
+    # the generated client has to encode it, the server to decode it.
+    first = f"{tag}-0 Ana María+100%#?"
     record = {
         "id": first,
         "full_name": "Round Trip",
@@ -96,7 +99,9 @@ def round_trip(client, tag):
         f"{step}: stored {created.parsed.to_dict()}, sent {record}",
     )
     location = created.headers.get("Location")
-    check(location == f"users/{first}", f"{step}: Location {location!r}, expected 'users/{first}'")
+    # A relative reference whose last segment is the id, percent-encoded.
+    expected = "users/" + urllib.parse.quote(first, safe="")
+    check(location == expected, f"{step}: Location {location!r}, expected {expected!r}")
     version = etag_of(created, step)
 
     step = "create the same id again"
@@ -150,7 +155,7 @@ def round_trip(client, tag):
     # More records of this run, so the list spans several pages.
     ids = [first]
     for n in range(1, 5):
-        more = {"id": f"{tag}-{n}", "full_name": f"Round Trip {n}", "roundtrip": tag}
+        more = {"id": f"{tag}-{n} ürün", "full_name": f"Round Trip {n}", "roundtrip": tag}
         expect_status(
             create_users.sync_detailed(client=client, body=CreateUsersBody.from_dict(more)),
             201,
