@@ -1,4 +1,5 @@
-//! What the end-to-end tests share: reaching the AWS emulator.
+//! What the end-to-end tests share: reaching the AWS emulator, and
+//! (`addressing`) the round trips of ids that URLs must carry encoded.
 //!
 //! The emulator is found through the SDK's own `AWS_ENDPOINT_URL`, which
 //! `tools/with-emulator` (and so `make test`) sets. Without it a test skips
@@ -7,6 +8,8 @@
 //! test can never reach real AWS.
 
 #![allow(dead_code, clippy::unwrap_used)] // each test binary uses part of it
+
+pub mod addressing;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
