@@ -18,11 +18,12 @@ use serde_json::{Value, json};
 use tower::ServiceExt as _;
 use url::Url;
 
-/// Ids the API accepts that a URL must carry encoded: spaces (inner and at
-/// either end), the characters a URL gives meaning to, non-ASCII in both
-/// Unicode normal forms (two ids), an emoji sequence, text that looks
-/// percent-encoded, the quotes and separators of the filter syntax, and the
-/// longest id (1024 bytes, 512 characters).
+/// Ids the API accepts that a URL must carry encoded: spaces (inner, at
+/// either end, alone), the characters a URL gives meaning to, non-ASCII in
+/// both Unicode normal forms (two ids), an emoji sequence, a line separator
+/// (not a control character), text that looks percent-encoded, dots that are
+/// not a dot segment, the quotes and separators of the filter syntax, a JSON
+/// literal, and the longest id (1024 bytes, 512 characters).
 pub fn accepted_ids() -> Vec<String> {
     let mut ids: Vec<String> = [
         "Ana María",
@@ -40,6 +41,10 @@ pub fn accepted_ids() -> Vec<String> {
         "a%2Fb",
         "x,y:eq:\"q\"\\",
         "!$&'()*+,;=",
+        " ",
+        "line\u{2028}separator",
+        "...",
+        "null",
     ]
     .map(String::from)
     .into();
@@ -202,8 +207,8 @@ pub async fn create_each(http: &impl Http, collection: &str, ids: &[String]) {
 /// Each id names a record `{"id": id, "name": id}` in `collection`, maybe
 /// among others: each reads with an ETag, updates under `If-Match` (a stale
 /// tag is refused naming the id), lists exactly once in pages of 2 followed
-/// through `Link`, is found alone by a filter in both syntaxes, and deletes
-/// under `If-Match`, after which it is a 404 naming the id.
+/// through `Link` (filtered or not), is found alone by a filter in both
+/// syntaxes, and deletes under `If-Match`, after which it is a 404 naming it.
 pub async fn address_each(http: &impl Http, collection: &str, ids: &[String]) {
     for id in ids {
         let path = path_of(collection, id);
@@ -237,7 +242,7 @@ pub async fn address_each(http: &impl Http, collection: &str, ids: &[String]) {
         );
         // Spaces at an end are part of the id: the trimmed form is another.
         let trimmed = id.trim();
-        if trimmed != id && !ids.iter().any(|other| other == trimmed) {
+        if !trimmed.is_empty() && trimmed != id && !ids.iter().any(|other| other == trimmed) {
             let other = http
                 .send(
                     Method::GET,
@@ -251,10 +256,13 @@ pub async fn address_each(http: &impl Http, collection: &str, ids: &[String]) {
     }
 
     let listed = list_all(http, &format!("{collection}?limit=2")).await;
-    for id in ids {
-        let times = listed.iter().filter(|listed| *listed == id).count();
-        assert_eq!(times, 1, "{id:?} listed {times} times in {listed:?}");
-    }
+    each_once(&listed, ids);
+    // The `Link` of a filtered page carries the filter on: all but the first.
+    let (first, rest) = ids.split_first().unwrap();
+    let others = format!("name:ne:{}", serde_json::to_string(first).unwrap());
+    let listed = list_all(http, &format!("{}&limit=2", filtered(collection, &others))).await;
+    assert!(!listed.contains(first), "{others}: {listed:?}");
+    each_once(&listed, rest);
 
     for id in ids {
         let quoted = serde_json::to_string(id).unwrap();
@@ -262,10 +270,7 @@ pub async fn address_each(http: &impl Http, collection: &str, ids: &[String]) {
             format!("name:eq:{quoted}"),
             json!([["id", "eq", id]]).to_string(),
         ] {
-            let query = form_urlencoded::Serializer::new(String::new())
-                .append_pair("filters", &filters)
-                .finish();
-            let found = list_all(http, &format!("{collection}?{query}")).await;
+            let found = list_all(http, &filtered(collection, &filters)).await;
             assert_eq!(found, [id.as_str()], "filters={filters}");
         }
     }
@@ -284,6 +289,22 @@ pub async fn address_each(http: &impl Http, collection: &str, ids: &[String]) {
             assert_eq!(gone.error(), format!("no record with id `{id}`"));
         }
     }
+}
+
+/// Each of `ids` is in `listed` once (other records may be too).
+fn each_once(listed: &[String], ids: &[String]) {
+    for id in ids {
+        let times = listed.iter().filter(|listed| *listed == id).count();
+        assert_eq!(times, 1, "{id:?} listed {times} times in {listed:?}");
+    }
+}
+
+/// The URL of `collection` listed with `filters`, form-encoded.
+pub fn filtered(collection: &str, filters: &str) -> String {
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("filters", filters)
+        .finish();
+    format!("{collection}?{query}")
 }
 
 /// The ids of every page of the list at `url`, following each `Link`
