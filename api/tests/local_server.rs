@@ -222,6 +222,12 @@ async fn ids_travel_percent_encoded_in_request_lines() {
     let (server, _) = Server::start(&repo_config(), &data_dir());
     let accepted = addressing::accepted_ids();
     addressing::create_each(&server, "/api/users", &accepted).await;
+    // curl sends a path's UTF-8 as it is: hyper takes it as if encoded.
+    let (status, body) = server.request("GET", "/api/users/ürün-7", "");
+    assert_eq!(
+        (status, body.as_str()),
+        (200, r#"{"id":"ürün-7","name":"ürün-7"}"#)
+    );
     addressing::address_each(&server, "/api/users", &accepted).await;
     for (id, reason) in addressing::refused_ids() {
         addressing::refuses(&server, "/api/users", &id, reason).await;
