@@ -8,6 +8,7 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot go on should panic, loudly
 
+mod addressing;
 mod support;
 
 use std::collections::BTreeSet;
@@ -25,7 +26,6 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
-use support::addressing;
 use tower::ServiceExt as _;
 
 #[derive(Debug, Clone, Copy)]

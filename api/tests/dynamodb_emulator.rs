@@ -10,6 +10,7 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot go on should panic, loudly
 
+mod addressing;
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -33,7 +34,6 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use serde_json::{Value, json};
-use support::addressing;
 use tower::ServiceExt as _;
 
 /// Records the name of every DynamoDB operation the client executes (once

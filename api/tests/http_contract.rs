@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot go on should panic, loudly
 
-mod support;
+mod addressing;
 
 use std::sync::Arc;
 
@@ -23,7 +23,6 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
-use support::addressing;
 use tower::ServiceExt as _;
 
 /// The app as `make run` serves it, its embedded store in a fresh directory.

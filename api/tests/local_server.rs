@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot go on should panic, loudly
 
-mod support;
+mod addressing;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use serde_json::Value;
-use support::addressing;
 
 fn repo_config() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/app.yaml")

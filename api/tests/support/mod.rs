@@ -1,5 +1,4 @@
-//! What the end-to-end tests share: reaching the AWS emulator, and
-//! (`addressing`) the round trips of ids that URLs must carry encoded.
+//! What the end-to-end tests share: reaching the AWS emulator.
 //!
 //! The emulator is found through the SDK's own `AWS_ENDPOINT_URL`, which
 //! `tools/with-emulator` (and so `make test`) sets. Without it a test skips
@@ -8,8 +7,6 @@
 //! test can never reach real AWS.
 
 #![allow(dead_code, clippy::unwrap_used)] // each test binary uses part of it
-
-pub mod addressing;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{

@@ -7,6 +7,8 @@
 //! a client resolves it (the `url` crate, WHATWG's rules), so neither side can
 //! lean on the other's spelling.
 
+#![allow(dead_code, clippy::unwrap_used)] // each test binary uses part of it
+
 use std::future::Future;
 
 use axum::Router;
