@@ -8,6 +8,7 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot go on should panic, loudly
 
+mod addressing;
 mod support;
 
 use std::collections::BTreeSet;
@@ -491,6 +492,18 @@ async fn concurrent_creates_of_one_id_give_one_201(kind: Kind) {
     assert_eq!((created, conflicts), (1, 99), "{kind:?}");
 }
 
+/// Ids with spaces, URL delimiters, `%`, non-ASCII in both normal forms:
+/// created, read, updated, listed, filtered and deleted by their id alone.
+async fn any_accepted_id_round_trips(kind: Kind) {
+    let Some(app) = things(kind, vec![]).await else {
+        return;
+    };
+    let accepted = addressing::accepted_ids();
+    addressing::create_each(&app, "/api/things", &accepted).await;
+    addressing::address_each(&app, "/api/things", &accepted).await;
+    assert_eq!(ids(&get(&app, "/api/things").await.body), set(&[]));
+}
+
 // Optimistic concurrency: ETag, If-Match, If-None-Match.
 
 /// `PUT /api/things/{id}` with `If-Match: if_match`.
@@ -806,6 +819,7 @@ suite!(
     a_filtered_page_fills_up_to_the_limit,
     oversized_records_are_refused_and_nothing_changes,
     concurrent_creates_of_one_id_give_one_201,
+    any_accepted_id_round_trips,
     two_writers_with_one_etag_give_one_200_and_one_412,
     a_delete_with_a_stale_etag_is_412_and_the_record_stays,
     if_match_on_a_missing_id_is_404_and_creates_nothing,

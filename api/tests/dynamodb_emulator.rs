@@ -1,5 +1,5 @@
 //! What only the DynamoDB backend can get wrong, checked on the emulator:
-//! calls per request, item types other tools write, number text, reserved
+//! calls per request, item types and keys other tools write, number text, reserved
 //! words, filters pushed down as expressions, scans that fill a filtered page,
 //! DynamoDB's 400 KB item limit, and conditional writes under contention.
 //!
@@ -10,6 +10,7 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot go on should panic, loudly
 
+mod addressing;
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -335,6 +336,54 @@ async fn items_written_by_other_tools_read_as_documented() {
     let listed = backend.list(&ListQuery::default()).await.unwrap();
     assert_eq!(listed.records.len(), 1);
     assert_eq!(Value::Object(listed.records[0].clone()), record);
+}
+
+/// Items other tools wrote, whatever their key: those with ids the API
+/// accepts are fully addressable; those it refuses (`/`, a control character,
+/// a dot segment, over 1024 bytes) still list, the list pages past each of them, a
+/// filter finds them, and addressing one is a 400 naming the rule, never a 500.
+#[tokio::test]
+async fn items_other_tools_wrote_are_addressable_whatever_their_key() {
+    let Some((backend, client, _)) = fresh_table("foreign-ids").await else {
+        return;
+    };
+    let accepted = addressing::accepted_ids();
+    let mut refused = addressing::refused_ids();
+    // The longest key DynamoDB holds: cursors carry it too.
+    refused.push(("ü".repeat(1024), "is 2048 bytes long"));
+    let mut stored: Vec<String> = accepted.clone();
+    stored.extend(refused.iter().map(|(id, _)| id.clone()));
+    for id in &stored {
+        client
+            .put_item()
+            .table_name(backend.table())
+            .item("id", AttributeValue::S(id.clone()))
+            .item("name", AttributeValue::S(id.clone()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let app = router(ResourceMap::default().with("things", Resource::new(Arc::new(backend))));
+
+    // In pages of one, every item ends a page: its key is the next cursor.
+    let mut listed = addressing::list_all(&app, "/api/things?limit=1").await;
+    listed.sort();
+    stored.sort();
+    assert_eq!(listed, stored);
+    for (id, reason) in &refused {
+        let filters = json!([["id", "eq", id]]).to_string();
+        let found =
+            addressing::list_all(&app, &addressing::filtered("/api/things", &filters)).await;
+        assert_eq!(found, [id.as_str()], "{id:?}");
+        addressing::refuses(&app, "/api/things", id, reason).await;
+    }
+
+    addressing::address_each(&app, "/api/things", &accepted).await;
+    let mut left = addressing::list_all(&app, "/api/things").await;
+    left.sort();
+    let mut refused_ids: Vec<String> = refused.into_iter().map(|(id, _)| id).collect();
+    refused_ids.sort();
+    assert_eq!(left, refused_ids, "refused ids are listed, never changed");
 }
 
 #[tokio::test]
