@@ -21,6 +21,7 @@ use crate::cli::{Cli, Command, DeployOptions, OutputFormat, PipelineCommand, Wai
 use crate::cloudformation::{
     ChangeSetPlan, CloudFormationError, DeployOutcome, PlanRequest, Polling, StackEvent, Stacks,
 };
+use crate::diagnosis::FailedCalls;
 use crate::pipeline::{self, FollowOptions, PhaseReport, PipelineError};
 use crate::pipeline_build::{self, Freshness, PipelineBuildError, Refused};
 use crate::seed::{self, Backoff, SeedError, TableSeed, TableSeedReport};
@@ -95,6 +96,8 @@ struct Context {
     sdk: Option<aws_config::SdkConfig>,
     /// `--verbose`: attached to every client built below.
     verbose: Option<VerboseInterceptor>,
+    /// Attached to every client: the failed call a diagnosis names.
+    failed_calls: FailedCalls,
     polling: Polling,
 }
 
@@ -103,7 +106,7 @@ struct Context {
 /// its own builder type, with no trait in common for `interceptor`.
 macro_rules! client {
     ($context:expr, $sdk:ident, $builder:expr) => {{
-        let mut builder = $builder;
+        let mut builder = $builder.interceptor($context.failed_calls.clone());
         if let Some(interceptor) = &$context.verbose {
             builder = builder.interceptor(interceptor.clone());
         }
@@ -189,8 +192,9 @@ impl Context {
     }
 }
 
-/// Runs the command `cli` names.
-pub async fn run(cli: Cli) -> Result<Finished, CommandError> {
+/// Runs the command `cli` names; every AWS call that fails is recorded in
+/// `failed_calls`, for the error report.
+pub async fn run(cli: Cli, failed_calls: &FailedCalls) -> Result<Finished, CommandError> {
     let app = AppConfig::load(&cli.global.config)?;
     let mut settings = StackSettings::from_section(app.stack.as_ref())?;
     if let Some(name) = &cli.global.stack_name {
@@ -198,7 +202,13 @@ pub async fn run(cli: Cli) -> Result<Finished, CommandError> {
     }
     let needs_aws = !matches!(cli.command, Command::Render { .. });
     let sdk = if needs_aws {
-        Some(load_aws_config(cli.global.region.clone(), cli.global.profile.clone()).await)
+        let sdk = load_aws_config(cli.global.region.clone(), cli.global.profile.clone()).await;
+        // Without a region the SDK fails every call with "Missing Region";
+        // say so before the first one.
+        if sdk.region().is_none() {
+            return Err(CommandError::NoRegion);
+        }
+        Some(sdk)
     } else {
         None
     };
@@ -208,6 +218,7 @@ pub async fn run(cli: Cli) -> Result<Finished, CommandError> {
         output: cli.global.output,
         sdk,
         verbose: cli.global.verbose.then(VerboseInterceptor::stderr),
+        failed_calls: failed_calls.clone(),
         polling: Polling::default(),
     };
     if let Some(interval) = cli.global.poll_interval_ms {

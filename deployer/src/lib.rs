@@ -12,13 +12,15 @@
 //! - [`pipeline_build`]: what a deploy from the pipeline's own build may
 //!   change, and whether its commit is still the branch tip;
 //! - [`cli`]: the command line; [`commands`]: the only place these meet;
-//! - [`verbose`]: `--verbose`, a line per AWS call (never its contents).
+//! - [`verbose`]: `--verbose`, a line per AWS call (never its contents);
+//! - [`diagnosis`]: what a failed command prints, and what to do next.
 
 pub mod artifacts;
 pub mod bootstrap;
 pub mod cli;
 pub mod cloudformation;
 pub mod commands;
+pub mod diagnosis;
 pub mod pipeline;
 pub mod pipeline_build;
 pub mod seed;

@@ -105,7 +105,7 @@ pub fn line(service: &str, operation: &str, outcome: Outcome, elapsed: Duration)
 
 /// The SDK's service name as the AWS CLI spells it: `CloudFormation` →
 /// `cloudformation`, `Secrets Manager` → `secretsmanager`.
-fn service_name(sdk_name: &str) -> String {
+pub(crate) fn service_name(sdk_name: &str) -> String {
     sdk_name
         .chars()
         .filter(|c| !c.is_whitespace())

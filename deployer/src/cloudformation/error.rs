@@ -28,8 +28,8 @@ pub enum CloudFormationError {
     },
 
     #[error(
-        "stack `{stack}` does not exist in this account and region; run `deployer deploy` to \
-         create it"
+        "stack `{stack}` does not exist in this account and region; create it with `deployer \
+         bootstrap` (or check --region and --stack-name)"
     )]
     StackNotFound { stack: String },
 
