@@ -5,13 +5,15 @@
 //! the same `Serialize + Display` values); progress — stack events, build
 //! output, seed lines — goes to stderr, so stdout stays parseable.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use api::AppConfig;
-use api::config::{BackendKind, ConfigError};
-use api::mapper::{MapperError, read_seed};
+use api::config::BackendKind;
+use api::mapper::MapperError;
+use api::record::NewRecord;
 use serde::Serialize;
 use thiserror::Error;
 
@@ -21,11 +23,12 @@ use crate::cli::{Cli, Command, DeployOptions, OutputFormat, PipelineCommand, Wai
 use crate::cloudformation::{
     ChangeSetPlan, CloudFormationError, DeployOutcome, PlanRequest, Polling, StackEvent, Stacks,
 };
+use crate::declaration::{Declaration, DeclarationError};
 use crate::diagnosis::FailedCalls;
 use crate::pipeline::{self, FollowOptions, PhaseReport, PipelineError};
 use crate::pipeline_build::{self, Freshness, PipelineBuildError, Refused};
 use crate::seed::{self, Backoff, SeedError, TableSeed, TableSeedReport};
-use crate::settings::{SettingsError, StackSettings};
+use crate::settings::StackSettings;
 use crate::template::{self, TemplateError};
 use crate::verbose::VerboseInterceptor;
 
@@ -34,9 +37,7 @@ use crate::verbose::VerboseInterceptor;
 #[derive(Debug, Error)]
 pub enum CommandError {
     #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Settings(#[from] SettingsError),
+    Declaration(#[from] DeclarationError),
     #[error(transparent)]
     Template(#[from] TemplateError),
     #[error(transparent)]
@@ -92,6 +93,8 @@ pub enum Finished {
 struct Context {
     app: AppConfig,
     settings: StackSettings,
+    /// Each resource's seed records, read and checked with the declaration.
+    seeds: BTreeMap<String, Vec<NewRecord>>,
     output: OutputFormat,
     sdk: Option<aws_config::SdkConfig>,
     /// `--verbose`: attached to every client built below.
@@ -195,11 +198,14 @@ impl Context {
 /// Runs the command `cli` names; every AWS call that fails is recorded in
 /// `failed_calls`, for the error report.
 pub async fn run(cli: Cli, failed_calls: &FailedCalls) -> Result<Finished, CommandError> {
-    let app = AppConfig::load(&cli.global.config)?;
-    let mut settings = StackSettings::from_section(app.stack.as_ref())?;
-    if let Some(name) = &cli.global.stack_name {
-        settings.name = name.clone();
-    }
+    // Everything the declaration says is checked here, before any build,
+    // upload or AWS call.
+    let Declaration {
+        app,
+        settings,
+        seeds,
+        ..
+    } = Declaration::load(&cli.global.config, cli.global.stack_name.as_deref())?;
     let needs_aws = !matches!(cli.command, Command::Render { .. });
     let sdk = if needs_aws {
         let sdk = load_aws_config(cli.global.region.clone(), cli.global.profile.clone()).await;
@@ -214,6 +220,7 @@ pub async fn run(cli: Cli, failed_calls: &FailedCalls) -> Result<Finished, Comma
     };
     let mut context = Context {
         app,
+        seeds,
         settings,
         output: cli.global.output,
         sdk,
@@ -595,7 +602,7 @@ async fn table_seeds(context: &Context) -> Result<Vec<TableSeed>, CommandError> 
         if declared.backend != BackendKind::Dynamodb {
             continue;
         }
-        let Some(path) = context.app.seed_path(declared) else {
+        let Some(records) = context.seeds.get(resource) else {
             continue;
         };
         let key = template::table_output_key(resource);
@@ -609,7 +616,7 @@ async fn table_seeds(context: &Context) -> Result<Vec<TableSeed>, CommandError> 
         seeds.push(TableSeed {
             resource: resource.clone(),
             table,
-            records: read_seed(resource, &path)?,
+            records: records.clone(),
         });
     }
     Ok(seeds)

@@ -1,7 +1,8 @@
 //! The deployer: builds the CloudFormation stack of an app declaration from
 //! typed Rust and drives it on AWS (render, diff, deploy, seed, destroy).
 //!
-//! - [`settings`]: the `stack:` section of `infra/app.yaml`;
+//! - [`declaration`]: `infra/app.yaml` loaded and checked once, before
+//!   anything is built or called; [`settings`]: its `stack:` section;
 //! - [`template`]: the typed CloudFormation model and the stack built from
 //!   the declaration; rendering makes no AWS call;
 //! - [`cloudformation`]: change sets, stack events, states and outputs;
@@ -20,6 +21,7 @@ pub mod bootstrap;
 pub mod cli;
 pub mod cloudformation;
 pub mod commands;
+pub mod declaration;
 pub mod diagnosis;
 pub mod pipeline;
 pub mod pipeline_build;

@@ -155,3 +155,67 @@ fn an_endpoint_nobody_listens_on_is_named() {
         "{text}"
     );
 }
+
+/// `deployer ARGS` with the declaration `yaml` (in a fresh directory), and
+/// credentials, a region and an endpoint that would answer nothing.
+fn with_declaration(yaml: &str, args: &[&str]) -> Output {
+    let home = empty_home();
+    let file = home.join("app.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "example")
+        .env(
+            "AWS_ENDPOINT_URL",
+            format!("http://127.0.0.1:{}", closed_port()),
+        )
+        .current_dir(&home)
+        .arg("--config")
+        .arg(&file)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The declaration is checked before anything else: a deploy with a bad
+/// branch and a missing seed lists both and stops, with no build (no
+/// cargo-lambda output) and no AWS call (no `[aws]` line under --verbose).
+#[test]
+fn every_invalid_setting_is_reported_before_any_build_or_call() {
+    let yaml = "resources:\n  users: { backend: dynamodb, seed: users.json }\nstack:\n  \
+                memory_mb: 64\n  pipeline:\n    repository: https://github.com/o/r\n    \
+                branch: 'feature..x'\n";
+    for command in [
+        &["--verbose", "deploy", "--yes"][..],
+        &["render"],
+        &["diff"],
+        &["seed"],
+    ] {
+        let output = with_declaration(yaml, command);
+        let text = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{command:?}: {text}");
+        assert!(text.starts_with("error: "), "{text}");
+        assert!(text.contains("app.yaml cannot be deployed:"), "{text}");
+        for key in [
+            "stack.memory_mb",
+            "stack.pipeline.branch",
+            "resources.users.seed",
+        ] {
+            assert!(
+                text.contains(&format!("`{key}`: ")),
+                "{command:?} misses {key}: {text}"
+            );
+        }
+        assert!(!text.contains("[aws]"), "an AWS call was made: {text}");
+        assert!(
+            !text.to_lowercase().contains("cargo"),
+            "a build was started: {text}"
+        );
+        assert!(output.stdout.is_empty(), "{command:?}");
+    }
+}

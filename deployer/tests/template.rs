@@ -587,10 +587,6 @@ fn what_cannot_be_deployed_is_refused() {
         "would both be stored in DynamoDB table t",
     );
     refused(
-        "resources: {}\nstack:\n  pipeline: { repository: https://gitlab.com/a/b }\n",
-        "stack setting `stack.pipeline.repository`",
-    );
-    refused(
         &format!("resources: {{}}\nstack: {{ name: {} }}\n", "a".repeat(60)),
         "is longer than 64 characters",
     );

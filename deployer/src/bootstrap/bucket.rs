@@ -28,7 +28,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::{BootstrapError, BoxError};
-use crate::settings::StackSettings;
+use crate::settings::{MAX_BUCKET_NAME_LEN, StackSettings, bucket_name_problem};
 
 /// The default encryption the bucket is given, as reports name it.
 pub const ENCRYPTION: &str = "SSE-S3 (AES256)";
@@ -42,8 +42,6 @@ const NONCURRENT_ZIP_DAYS: i32 = 30;
 /// (hundreds of MB) after every build, and versioning would keep every one.
 const NONCURRENT_CACHE_DAYS: i32 = 1;
 
-/// S3's limit on a bucket name's length.
-const MAX_BUCKET_NAME_LEN: usize = 63;
 /// Hex digits of the stack name's hash kept when a long stack name is cut.
 const NAME_HASH_LEN: usize = 8;
 
@@ -135,40 +133,6 @@ pub fn default_bucket_name(stack_name: &str, account_id: &str, region: &str) -> 
     } else {
         format!("{kept}-{short_hash}{suffix}")
     }
-}
-
-/// What is wrong with `name` as a general purpose bucket name, if anything.
-pub fn bucket_name_problem(name: &str) -> Option<String> {
-    let problem = if !(3..=MAX_BUCKET_NAME_LEN).contains(&name.len()) {
-        "it must be 3 to 63 characters long"
-    } else if !name
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-    {
-        "it may hold only lowercase letters, digits, `-` and `.`"
-    } else if !name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        || !name.ends_with(|c: char| c.is_ascii_alphanumeric())
-    {
-        "it must start and end with a letter or a digit"
-    } else if name.contains("..") {
-        "it must not hold two `.` in a row"
-    } else if name.split('.').count() == 4 && name.split('.').all(|part| part.parse::<u8>().is_ok())
-    {
-        "it must not look like an IP address"
-    } else if ["xn--", "sthree-", "amzn-s3-demo-"]
-        .iter()
-        .any(|prefix| name.starts_with(prefix))
-    {
-        "it starts with a prefix S3 reserves (`xn--`, `sthree-`, `amzn-s3-demo-`)"
-    } else if ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"]
-        .iter()
-        .any(|suffix| name.ends_with(suffix))
-    {
-        "it ends with a suffix S3 reserves"
-    } else {
-        return None;
-    };
-    Some(problem.to_owned())
 }
 
 /// The bucket policy: every request not made over TLS is denied, whoever

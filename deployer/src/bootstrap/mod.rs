@@ -17,7 +17,7 @@ use thiserror::Error;
 
 pub use bucket::{
     ArtifactBucket, BucketOutcome, BucketReport, CODEBUILD_CACHE_PREFIX, ENCRYPTION,
-    bucket_name_problem, default_bucket_name, ensure_bucket, tls_only_policy,
+    default_bucket_name, ensure_bucket, tls_only_policy,
 };
 pub use gateway_logging::{
     LoggingRoleOutcome, LoggingRoleReport, RoleWait, ensure_gateway_logging_role, logging_role_name,

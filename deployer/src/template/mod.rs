@@ -136,12 +136,6 @@ pub enum TemplateError {
         name: String,
         limit: usize,
     },
-    #[error("stack setting `{setting}` is {value:?}; expected {expected}")]
-    Setting {
-        setting: &'static str,
-        value: String,
-        expected: &'static str,
-    },
     /// Two template entries with one logical id: a bug in the builder,
     /// reported rather than letting one silently replace the other.
     #[error("the template would have two entries named {0}")]

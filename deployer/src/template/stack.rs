@@ -252,13 +252,9 @@ fn parameters(doc: &mut Document, settings: &StackSettings) -> Result<(), Templa
         "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
         "an S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens",
     );
+    // The settings were checked when the declaration was loaded
+    // (`declaration.rs`); the template only states them.
     if let Some(bucket) = &settings.artifact_bucket {
-        check_setting(
-            "stack.artifact_bucket",
-            bucket,
-            is_bucket_name(bucket),
-            "an S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens",
-        )?;
         artifact_bucket = artifact_bucket.default_value(bucket);
     }
     // The pipeline's GitHub values are parameters, not baked in, so the
@@ -269,26 +265,6 @@ fn parameters(doc: &mut Document, settings: &StackSettings) -> Result<(), Templa
     // infra/app.yaml, and CloudFormation uses a parameter's default whenever a
     // deploy does not pass it, so the declaration stays the source of truth.
     let pipeline = settings.pipeline.as_ref();
-    if let Some(pipeline) = pipeline {
-        check_setting(
-            "stack.pipeline.repository",
-            &pipeline.repository,
-            is_github_repository(&pipeline.repository),
-            "https://github.com/OWNER/REPO (optionally ending in .git)",
-        )?;
-        check_setting(
-            "stack.pipeline.branch",
-            &pipeline.branch,
-            is_branch(&pipeline.branch),
-            "a branch name of letters, digits, `.`, `_`, `/` and `-`",
-        )?;
-        check_setting(
-            "stack.pipeline.github_token_secret",
-            &pipeline.github_token_secret,
-            is_secret_name(&pipeline.github_token_secret),
-            "a Secrets Manager name of letters, digits and /_+=.@-",
-        )?;
-    }
     let default = |value: Option<&String>| value.cloned().unwrap_or_default();
     let entries = [
         (PARAM_ARTIFACT_BUCKET, artifact_bucket),
@@ -386,60 +362,6 @@ fn pipeline_switch() -> Expr {
 
 fn duplicate_entry(Duplicate(logical_id): Duplicate) -> TemplateError {
     TemplateError::Conflict(logical_id)
-}
-
-fn check_setting(
-    setting: &'static str,
-    value: &str,
-    valid: bool,
-    expected: &'static str,
-) -> Result<(), TemplateError> {
-    if valid {
-        Ok(())
-    } else {
-        Err(TemplateError::Setting {
-            setting,
-            value: value.to_owned(),
-            expected,
-        })
-    }
-}
-
-/// `https://github.com/OWNER/REPO`, optionally `.git`: what CodeBuild's
-/// GitHub source accepts, and the parameter's AllowedPattern.
-fn is_github_repository(url: &str) -> bool {
-    let Some(path) = url.strip_prefix("https://github.com/") else {
-        return false;
-    };
-    let segment = |s: &str| {
-        !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-    };
-    matches!(path.split('/').collect::<Vec<_>>().as_slice(), [owner, repo] if segment(owner) && segment(repo))
-}
-
-/// The parameter's AllowedPattern `^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`.
-fn is_bucket_name(name: &str) -> bool {
-    let edge = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-    (3..=63).contains(&name.len())
-        && name.starts_with(edge)
-        && name.ends_with(edge)
-        && name.chars().all(|c| edge(c) || c == '.' || c == '-')
-}
-
-fn is_branch(branch: &str) -> bool {
-    !branch.is_empty()
-        && branch
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-'))
-}
-
-fn is_secret_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c))
 }
 
 // --- Tables ---------------------------------------------------------------------
@@ -1330,29 +1252,6 @@ mod tests {
                 "dynamodb:GetItem"
             ]
         );
-    }
-
-    #[test]
-    fn github_settings_are_checked() {
-        for (url, valid) in [
-            ("https://github.com/o/r.git", true),
-            ("https://github.com/o/r", true),
-            ("https://github.com/o", false),
-            ("https://github.com/o/r/x", false),
-            ("http://github.com/o/r", false),
-            ("https://gitlab.com/o/r", false),
-        ] {
-            assert_eq!(is_github_repository(url), valid, "{url}");
-        }
-        assert!(is_bucket_name("shop-artifacts-123456789012-eu-west-1"));
-        assert!(!is_bucket_name("Shop"));
-        assert!(!is_bucket_name("ab"));
-        assert!(!is_bucket_name("shop-"));
-        assert!(is_branch("release/1.2"));
-        assert!(!is_branch("a b"));
-        assert!(!is_branch(""));
-        assert!(is_secret_name("serverless-api/github-token"));
-        assert!(!is_secret_name("a b"));
     }
 
     #[test]
