@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::report::{Row, median};
+use crate::seeding;
+use crate::setup::{Options, Paths, TempDir, unique};
 use anyhow::{Context as _, bail};
 
 /// `api` (already stripped by the release profile) as `bootstrap`, and
@@ -92,4 +95,62 @@ pub fn deployer(
         );
     }
     Ok((stdout, elapsed))
+}
+
+// --- The section -----------------------------------------------------------
+
+/// The section's rows, for `make bench`'s table.
+pub fn run(paths: &Paths, options: &Options) -> anyhow::Result<Vec<Row>> {
+    seeding::emulator_endpoint()?;
+    Paths::require(&[&paths.api, &paths.deployer])?;
+    let section = "deploy";
+    let work = TempDir::new("deploy")?;
+    let zip = host_lambda_zip(&paths.api, &paths.workspace.join("infra/seed"), &work.0)?;
+    let zip = zip.to_str().context("a temp path that is not UTF-8")?;
+    let app_yaml = host_declaration(&paths.workspace, &work.0)?;
+    let config = app_yaml.to_str().context("a temp path that is not UTF-8")?;
+    let stack = unique("stack");
+    let common = ["--config", config, "--stack-name", &stack];
+    let (_, first) = deployer(
+        &paths.deployer,
+        &paths.workspace,
+        &[&common[..], &["bootstrap", "--artifact", zip, "--yes"]].concat(),
+    )?;
+    let mut no_ops = Vec::new();
+    for _ in 0..options.deploys {
+        let (stdout, elapsed) = deployer(
+            &paths.deployer,
+            &paths.workspace,
+            &[&common[..], &["deploy", "--artifact", zip, "--yes"]].concat(),
+        )?;
+        if !stdout.contains("No changes") {
+            bail!("a second deploy was not a no-op: {stdout}");
+        }
+        no_ops.push(elapsed);
+    }
+    let runs = no_ops
+        .iter()
+        .map(|run| format!("{:.2}", run.as_secs_f64()))
+        .collect::<Vec<_>>();
+    Ok(vec![
+        Row::new(
+            section,
+            "first deploy: deployer bootstrap --artifact (bucket, stack, seed)",
+            first.as_secs_f64(),
+            "s",
+        )
+        .note("host release api zipped as bootstrap; DEPLOYER_POLL_INTERVAL_MS=100"),
+        Row::new(
+            section,
+            "no-op deployer deploy --yes --artifact",
+            median(&no_ops.iter().map(Duration::as_secs_f64).collect::<Vec<_>>())
+                .unwrap_or_default(),
+            "s",
+        )
+        .note(format!(
+            "median of {} runs ({} s), each answering 'No changes'; DEPLOYER_POLL_INTERVAL_MS=100",
+            options.deploys,
+            runs.join(", ")
+        )),
+    ])
 }

@@ -18,6 +18,8 @@ use anyhow::{Context as _, bail};
 
 use crate::http::{KeepAlive, free_port};
 use crate::process::Running;
+use crate::report::Row;
+use crate::setup::{Options, Paths, TempDir, fill_mocks};
 
 /// Whether `valgrind` can be run.
 pub fn valgrind_available() -> bool {
@@ -114,6 +116,112 @@ fn instructions_in(callgrind_out: &str) -> Option<u64> {
             .or_else(|| line.strip_prefix("totals:"))?;
         count.split_whitespace().next()?.parse().ok()
     })
+}
+
+// --- The section -----------------------------------------------------------
+
+/// The section's rows, for `make bench`'s table.
+pub fn run(paths: &Paths, options: &Options) -> anyhow::Result<Vec<Row>> {
+    Paths::require(&[&paths.api, &paths.hello])?;
+    if !valgrind_available() {
+        bail!("valgrind is not installed (`apt-get install -y valgrind`; make bench tries)");
+    }
+    let section = "instructions";
+    let work = TempDir::new("instructions")?;
+    let data_dir = work.0.join("data");
+    let api = Server {
+        program: paths.api.clone(),
+        args: vec![
+            "--config".to_owned(),
+            paths.app_yaml.display().to_string(),
+            "--data-dir".to_owned(),
+            data_dir.display().to_string(),
+        ],
+        env: vec![("RUST_LOG".to_owned(), "info".to_owned())],
+    };
+    let hello = Server {
+        program: paths.hello.clone(),
+        args: Vec::new(),
+        env: Vec::new(),
+    };
+    let nothing = |_port: u16| Ok(());
+    let fill = |port: u16| fill_mocks(port, options.list_records);
+    let (few, many) = (options.counted_few, options.counted_many);
+    let run = |server: &Server, requests: usize| {
+        let ping = Workload {
+            path: "/api/ping",
+            prepare: &nothing,
+        };
+        total(server, ping, requests, &work.0)
+    };
+    let count = |server: &Server, path: &str, prepare: &dyn Fn(u16) -> anyhow::Result<()>| {
+        eprintln!("bench: callgrind, {few} and {many} GETs of {path}");
+        let workload = Workload { path, prepare };
+        per_request(server, workload, few, many, &work.0)
+    };
+    // The first start creates and seeds the store; every later run finds it,
+    // as every `make run` but the first does.
+    let first_start = run(&api, 0)?;
+    let start = run(&api, 0)?;
+    let hello_start = run(&hello, 0)?;
+    let floor = count(&hello, "/api/ping", &nothing)?;
+    let get = count(&api, "/api/mocks/000-1", &nothing)?;
+    let list = count(&api, "/api/mocks?limit=20", &fill)?;
+    let method = format!(
+        "callgrind: (Ir of {many} GETs − Ir of {few}) / {}, one keep-alive connection; user space only",
+        many - few
+    );
+    let millions = |count: u64| count as f64 / 1e6;
+    Ok(vec![
+        Row::new(
+            section,
+            "hello GET /api/ping: per request",
+            floor,
+            "instructions",
+        )
+        .note(method),
+        Row::new(
+            section,
+            "api get-by-id GET /api/mocks/000-1: per request",
+            get,
+            "instructions",
+        )
+        .against("hello", Some(floor))
+        .note("RUST_LOG=info: the request line is written (to /dev/null)"),
+        Row::new(
+            section,
+            "api list GET /api/mocks?limit=20: per request",
+            list,
+            "instructions",
+        )
+        .against("hello", Some(floor))
+        .note(format!(
+            "a page of 20 of {} records",
+            options.list_records + 2
+        )),
+        Row::new(
+            section,
+            "hello: start, one ping, shutdown",
+            millions(hello_start),
+            "M instructions",
+        ),
+        Row::new(
+            section,
+            "api, infra/app.yaml: start, one ping, shutdown",
+            millions(start),
+            "M instructions",
+        )
+        .against("hello", Some(millions(hello_start)))
+        .note("the embedded store exists (every start but the first)"),
+        Row::new(
+            section,
+            "api, infra/app.yaml, first start: start, one ping, shutdown",
+            millions(first_start),
+            "M instructions",
+        )
+        .against("hello", Some(millions(hello_start)))
+        .note("creates and seeds the store"),
+    ])
 }
 
 #[cfg(test)]

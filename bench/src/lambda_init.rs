@@ -22,6 +22,8 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::process::Running;
+use crate::report::Row;
+use crate::setup::{Options, Paths, median_ms};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_ID: &str = "8476a536-e9f4-11e8-9739-2dfe598c3fcd";
@@ -150,12 +152,12 @@ pub async fn start_once(api: &Path, config: &Path, path: &str) -> anyhow::Result
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let runtime_api = listener.local_addr()?.to_string();
     let server = tokio::spawn(async move { axum::serve(listener, routes).await });
-    let result = run(api, config, &runtime_api, &mut reports).await;
+    let result = start_and_invoke(api, config, &runtime_api, &mut reports).await;
     server.abort();
     result
 }
 
-async fn run(
+async fn start_and_invoke(
     api: &Path,
     config: &Path,
     runtime_api: &str,
@@ -211,4 +213,38 @@ async fn run(
             }
         }
     }
+}
+
+// --- The section -----------------------------------------------------------
+
+/// The section's rows, for `make bench`'s table.
+pub async fn run(paths: &Paths, options: &Options) -> anyhow::Result<Vec<Row>> {
+    Paths::require(&[&paths.api])?;
+    let section = "lambda init";
+    let (mut polls, mut responses) = (Vec::new(), Vec::new());
+    for _ in 0..options.lambda_starts {
+        let start = start_once(&paths.api, &paths.app_yaml, "/api/mocks/000-1").await?;
+        polls.push(start.first_poll);
+        responses.push(start.first_response);
+    }
+    let note = format!(
+        "median of {} starts; Runtime API stub on loopback, RUST_LOG=info, API_CONFIG=infra/app.yaml",
+        options.lambda_starts
+    );
+    Ok(vec![
+        Row::new(
+            section,
+            "api in Lambda mode: spawn → first /invocation/next",
+            median_ms(&polls).unwrap_or_default(),
+            "ms",
+        )
+        .note(note),
+        Row::new(
+            section,
+            "api in Lambda mode: spawn → REST event GET /api/mocks/000-1 answered",
+            median_ms(&responses).unwrap_or_default(),
+            "ms",
+        )
+        .note("API Gateway REST (v1) proxy event, statusCode 200 checked"),
+    ])
 }

@@ -1,8 +1,10 @@
 //! `make bench`: what the api and the deployer cost, measured and printed,
 //! never asserted. The `bench` binary (`src/main.rs`) runs the sections in
-//! order and writes one table; the `hello` binary (`src/bin/hello.rs`) is the
+//! order (each module below with a `run` is one) and writes one table; the `hello` binary (`src/bin/hello.rs`) is the
 //! bare axum floor the api is compared with.
 //!
+//! - [`setup`]: the options, paths, scratch directories and local api every
+//!   section shares;
 //! - [`report`]: rows of the table (Markdown on stdout, JSON on disk), medians;
 //! - [`http`]: a free loopback port and one HTTP/1.1 request, no client library;
 //! - [`process`]: a child process killed on drop, its peak RSS from `/proc`;
@@ -24,3 +26,4 @@ pub mod package;
 pub mod process;
 pub mod report;
 pub mod seeding;
+pub mod setup;

@@ -4,6 +4,10 @@
 use std::process::Command;
 use std::time::Duration;
 
+use crate::http::free_port;
+use crate::process::Running;
+use crate::report::{Row, median};
+use crate::setup::{Options, Paths, TempDir, fill_mocks, start_api, wait_ready};
 use anyhow::{Context as _, bail};
 
 /// wrk's shape for every run: 2 threads, 32 connections.
@@ -107,6 +111,151 @@ fn duration_ms(text: &str) -> anyhow::Result<f64> {
         "h" => number * 3_600_000.0,
         _ => bail!("unknown unit in {text:?}"),
     })
+}
+
+// --- The section -----------------------------------------------------------
+
+#[derive(Debug)]
+struct Target {
+    name: &'static str,
+    url: String,
+    runs: Vec<WrkRun>,
+}
+
+/// The section's rows, for `make bench`'s table.
+pub fn run(paths: &Paths, options: &Options) -> anyhow::Result<Vec<Row>> {
+    Paths::require(&[&paths.api, &paths.hello])?;
+    if !wrk_available() {
+        bail!("wrk is not installed (`apt-get install -y wrk`; make bench tries)");
+    }
+    let section = "load";
+    let work = TempDir::new("load")?;
+    let hello_port = free_port()?;
+    let mut hello =
+        Running::spawn(Command::new(&paths.hello).args(["--port", &hello_port.to_string()]))?;
+    wait_ready(&mut hello, hello_port)?;
+    let api_port = free_port()?;
+    let api = start_api(paths, &work.0.join("api"), api_port, "info")?;
+    let quiet_port = free_port()?;
+    let quiet = start_api(paths, &work.0.join("quiet"), quiet_port, "warn")?;
+    let idle = (hello.peak_rss_kib()?, api.peak_rss_kib()?);
+    fill_mocks(api_port, options.list_records)?;
+    fill_mocks(quiet_port, options.list_records)?;
+
+    let url = |port: u16, path: &str| format!("http://127.0.0.1:{port}{path}");
+    let mut targets = [
+        ("hello GET /api/ping", url(hello_port, "/api/ping")),
+        (
+            "api get-by-id GET /api/mocks/000-1",
+            url(api_port, "/api/mocks/000-1"),
+        ),
+        (
+            "api list GET /api/mocks?limit=20",
+            url(api_port, "/api/mocks?limit=20"),
+        ),
+        (
+            "api get-by-id, RUST_LOG=warn (no request log line)",
+            url(quiet_port, "/api/mocks/000-1"),
+        ),
+    ]
+    .map(|(name, url)| Target {
+        name,
+        url,
+        runs: Vec::new(),
+    });
+    for target in &targets {
+        wrk(&target.url, Duration::from_secs(options.warmup))?;
+    }
+    for round in 0..options.rounds {
+        for target in &mut targets {
+            eprintln!(
+                "bench: load round {}/{}: {}",
+                round + 1,
+                options.rounds,
+                target.name
+            );
+            target
+                .runs
+                .push(wrk(&target.url, Duration::from_secs(options.duration))?);
+        }
+    }
+    let after = (hello.peak_rss_kib()?, api.peak_rss_kib()?, api.rss_kib()?);
+    drop((hello, api, quiet));
+
+    let pick = |target: &Target, figure: fn(&WrkRun) -> f64| {
+        median(&target.runs.iter().map(figure).collect::<Vec<_>>())
+    };
+    let floor = &targets[0];
+    let floor_rps = pick(floor, |run| run.requests_per_sec);
+    let floor_p50 = pick(floor, |run| run.p50_ms);
+    let floor_p99 = pick(floor, |run| run.p99_ms);
+    let shape = format!(
+        "wrk -t{} -c{} --latency, median of {} × {} s after {} s warm-up",
+        THREADS, CONNECTIONS, options.rounds, options.duration, options.warmup
+    );
+    let mut rows = Vec::new();
+    for (index, target) in targets.iter().enumerate() {
+        // The floor's own rows carry no ratio (it would be 1.00 by definition).
+        let baseline = |value: Option<f64>| if index == 0 { None } else { value };
+        let errors: u64 = target
+            .runs
+            .iter()
+            .map(|run| run.non_success + run.socket_errors)
+            .sum();
+        let rps = target
+            .runs
+            .iter()
+            .map(|run| format!("{:.0}", run.requests_per_sec))
+            .collect::<Vec<_>>();
+        rows.push(
+            Row::new(
+                section,
+                format!("{}: throughput", target.name),
+                pick(target, |run| run.requests_per_sec).unwrap_or_default(),
+                "req/s",
+            )
+            .against("hello", baseline(floor_rps))
+            .note(format!(
+                "{shape}; runs {}; {errors} non-2xx or socket errors",
+                rps.join(", ")
+            )),
+        );
+        rows.push(
+            Row::new(
+                section,
+                format!("{}: p50", target.name),
+                pick(target, |run| run.p50_ms).unwrap_or_default(),
+                "ms",
+            )
+            .against("hello", baseline(floor_p50)),
+        );
+        rows.push(
+            Row::new(
+                section,
+                format!("{}: p99", target.name),
+                pick(target, |run| run.p99_ms).unwrap_or_default(),
+                "ms",
+            )
+            .against("hello", baseline(floor_p99)),
+        );
+    }
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    let memory = "memory";
+    rows.extend([
+        Row::new(memory, "hello: peak RSS idle", mib(idle.0), "MiB").note("VmHWM after start and one request"),
+        Row::new(memory, "api: peak RSS idle", mib(idle.1), "MiB")
+            .against("hello", Some(mib(idle.0)))
+            .note("VmHWM after start and one request (infra/app.yaml)"),
+        Row::new(memory, "hello: peak RSS under load", mib(after.0), "MiB").note("VmHWM after every load round"),
+        Row::new(memory, "api: peak RSS under load", mib(after.1), "MiB")
+            .against("hello", Some(mib(after.0)))
+            .note(format!(
+                "VmHWM after {} records POSTed and every get-by-id and list round; VmRSS then {:.1} MiB",
+                options.list_records,
+                mib(after.2)
+            )),
+    ]);
+    Ok(rows)
 }
 
 #[cfg(test)]

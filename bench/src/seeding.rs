@@ -10,6 +10,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::report::Row;
+use crate::setup::{Options, Paths, TempDir, unique};
 use anyhow::{Context as _, bail};
 use api::record::NewRecord;
 use aws_sdk_dynamodb::Client;
@@ -245,6 +247,116 @@ pub fn cli_batch_write(
         bail!("{unprocessed} items came back unprocessed");
     }
     Ok((u32::try_from(files.len()).unwrap_or(u32::MAX), elapsed))
+}
+
+// --- The section -----------------------------------------------------------
+
+/// The section's rows, for `make bench`'s table.
+pub fn run(
+    runtime: &tokio::runtime::Runtime,
+    paths: &Paths,
+    options: &Options,
+) -> anyhow::Result<Vec<Row>> {
+    let endpoint = emulator_endpoint()?;
+    let section = "seeding";
+    let client = runtime.block_on(client());
+    let mut rows = Vec::new();
+    let mut deployer_rate = None;
+    for items in [1_000, 10_000] {
+        let figure = format!("deployer seed, {items} items");
+        match runtime.block_on(deployer_seed(&client, &unique("seed"), items)) {
+            Ok(run) => {
+                let expected = items.div_ceil(deployer::seed::BATCH_SIZE);
+                deployer_rate.get_or_insert(run.items_per_sec());
+                rows.push(
+                    Row::new(
+                        section,
+                        format!("{figure}: rate"),
+                        run.items_per_sec(),
+                        "items/s",
+                    )
+                    .note(format!(
+                        "{} items in {:.2} s; the table then holds {}",
+                        run.items,
+                        run.elapsed.as_secs_f64(),
+                        run.items_in_table
+                    )),
+                );
+                rows.push(
+                    Row::new(
+                        section,
+                        format!("{figure}: BatchWriteItem calls"),
+                        f64::from(run.calls),
+                        "calls",
+                    )
+                    .note(format!("ceil(N/25) = {expected}")),
+                );
+            }
+            Err(error) => rows.push(Row::skipped(section, figure, format!("{error:#}"))),
+        }
+    }
+
+    let cli = paths.workspace.join(".venv/awscli/bin/aws");
+    if !cli.is_file() {
+        rows.push(Row::skipped(
+            section,
+            "aws cli",
+            format!("{} is missing (make bench installs it)", cli.display()),
+        ));
+        return Ok(rows);
+    }
+    let extrapolate = |rate: f64, items: f64| items / rate;
+    let figure = "aws cli put-item, 1 process per item";
+    let table = unique("cli-put");
+    let put = runtime
+        .block_on(create_table(&client, &table))
+        .and_then(|()| cli_put_items(&cli, &endpoint, &table, options.cli_puts));
+    match put {
+        Ok((calls, elapsed)) => {
+            let rate = options.cli_puts as f64 / elapsed.as_secs_f64();
+            let held = runtime
+                .block_on(count_items(&client, &table))
+                .unwrap_or_default();
+            rows.push(
+                Row::new(section, format!("{figure}: rate"), rate, "items/s")
+                    .against("deployer seed 1000", deployer_rate)
+                    .note(format!(
+                        "measured on {} items ({calls} processes) in {:.1} s, table holds {held}; extrapolated: 1000 items ≈ {:.0} s, 10000 ≈ {:.0} s",
+                        options.cli_puts,
+                        elapsed.as_secs_f64(),
+                        extrapolate(rate, 1_000.0),
+                        extrapolate(rate, 10_000.0)
+                    )),
+            );
+        }
+        Err(error) => rows.push(Row::skipped(section, figure, format!("{error:#}"))),
+    }
+    let figure = "aws cli batch-write-item, 25 items per process";
+    let table = unique("cli-batch");
+    let work = TempDir::new("cli-batch")?;
+    let batch = runtime
+        .block_on(create_table(&client, &table))
+        .and_then(|()| cli_batch_write(&cli, &endpoint, &table, options.cli_batch_items, &work.0));
+    match batch {
+        Ok((calls, elapsed)) => {
+            let rate = options.cli_batch_items as f64 / elapsed.as_secs_f64();
+            let held = runtime
+                .block_on(count_items(&client, &table))
+                .unwrap_or_default();
+            rows.push(
+                Row::new(section, format!("{figure}: rate"), rate, "items/s")
+                    .against("deployer seed 1000", deployer_rate)
+                    .note(format!(
+                        "measured on {} items ({calls} processes) in {:.1} s, table holds {held}; extrapolated: 10000 items ≈ {:.0} s (400 processes)",
+                        options.cli_batch_items,
+                        elapsed.as_secs_f64(),
+                        extrapolate(rate, 10_000.0)
+                    )),
+            );
+        }
+        Err(error) => rows.push(Row::skipped(section, figure, format!("{error:#}"))),
+    }
+    Ok(rows)
 }
 
 #[cfg(test)]
