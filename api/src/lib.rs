@@ -3,7 +3,9 @@
 //! A request passes through, in order:
 //!
 //! - [`logging`]: request id and the one JSON log line per request;
-//! - [`mod@router`]: routes and handlers of the HTTP contract;
+//! - [`mod@router`]: routes and handlers of the HTTP contract, with
+//!   [`preconditions`] (`If-Match`, `If-None-Match`) and [`response`] (JSON
+//!   bodies, `ETag`, `Location`, the next page's headers);
 //! - [`query`] (lists) or [`record`] (bodies and ids): input parsed once into typed values;
 //! - [`mapper`]: the resource's [`backend::Backend`], chosen at start-up from [`config`];
 //! - [`error`]: the only place a failure becomes a status and a JSON body.
@@ -19,8 +21,10 @@ pub mod error;
 pub mod logging;
 pub mod mapper;
 pub mod openapi;
+pub mod preconditions;
 pub mod query;
 pub mod record;
+pub mod response;
 pub mod router;
 pub mod server;
 

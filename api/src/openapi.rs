@@ -19,11 +19,12 @@ use serde_json::{Map, Value, json};
 use crate::backend::VERSION_ATTRIBUTE;
 use crate::config::Operation;
 use crate::mapper::ResourceMap;
+use crate::preconditions::MAX_ENTITY_TAGS;
 use crate::query::{DEFAULT_LIMIT, MAX_FIELDS, MAX_FILTERS, MAX_LIMIT};
 use crate::record::{
     MAX_ATTRIBUTE_NAME_LEN, MAX_ATTRIBUTES, MAX_BODY_BYTES, MAX_ID_CHARS, MAX_ID_LEN,
 };
-use crate::router::{MAX_ENTITY_TAGS, json_response};
+use crate::response::json_response;
 
 /// The OpenAPI version of [`document`]: 3.1, whose schemas are JSON Schema
 /// 2020-12, because 3.0 cannot state the attribute-name limits (`propertyNames`).

@@ -11,7 +11,7 @@ use serde_json::{Number, Value};
 use thiserror::Error;
 
 use crate::cursor::Cursor;
-use crate::record::{MAX_ATTRIBUTE_NAME_LEN, Record};
+use crate::record::{MAX_ATTRIBUTE_NAME_LEN, Record, shorten};
 
 /// Page size when `limit` is absent.
 pub const DEFAULT_LIMIT: usize = 20;
@@ -138,15 +138,6 @@ impl ListQuery {
             }
         }
         Ok(query)
-    }
-}
-
-/// Clips user input quoted back in an error message.
-fn shorten(input: &str) -> String {
-    const MAX: usize = 64;
-    match input.char_indices().nth(MAX) {
-        Some((end, _)) => format!("{}…", &input[..end]),
-        None => input.to_owned(),
     }
 }
 

@@ -517,8 +517,9 @@ fn number_problem(text: &str) -> Option<&'static str> {
     }
 }
 
-/// Clips client input quoted back in an error message.
-fn shorten(input: &str) -> String {
+/// Clips client input quoted back in an error message (a body, a query): the
+/// first 64 characters and `…`.
+pub(crate) fn shorten(input: &str) -> String {
     const MAX: usize = 64;
     match input.char_indices().nth(MAX) {
         Some((end, _)) => format!("{}…", &input[..end]),

@@ -5,7 +5,8 @@
 //!   property level), `execute` (streaming events until the stack settles),
 //!   `discard`, `continue_update_rollback`, `describe`, `outputs`, `destroy`;
 //! - [`changes`]: [`ChangeSetPlan`], what a deployment would change;
-//! - [`events`]: [`StackEvent`] and the cursor that streams only new ones;
+//! - [`events`]: [`StackEvent`], one line each; [`event_cursor`]: the cursor
+//!   that fetches only the new ones while an operation runs;
 //! - [`state`]: [`StackState`], what a stack's status allows next;
 //! - [`report`]: how commands end: outputs, outcomes, failures, reports;
 //! - [`error`]: [`CloudFormationError`], written for the person deploying.
@@ -15,6 +16,7 @@
 
 pub mod changes;
 pub mod error;
+pub mod event_cursor;
 pub mod events;
 pub mod report;
 pub mod stacks;

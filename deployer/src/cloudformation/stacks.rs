@@ -15,7 +15,8 @@ use tokio::time::{Instant, sleep};
 
 use super::changes::{ChangeSetKind, ChangeSetPlan};
 use super::error::{CloudFormationError, api_error, is_missing_stack};
-use super::events::{EventCursor, EventSink, StackEvent, rfc3339};
+use super::event_cursor::EventCursor;
+use super::events::{EventSink, StackEvent, rfc3339};
 use super::report::{
     DeployOutcome, DestroyOutcome, Operation, OperationFailure, RetainedResource, StackOutputs,
     StackReport,
