@@ -12,6 +12,7 @@ use serde_json::json;
 use thiserror::Error;
 
 use crate::backend::BackendError;
+use crate::lambda_path::InvalidEventPath;
 use crate::logging::current_request_id;
 use crate::query::InvalidQuery;
 use crate::record::{InvalidBody, InvalidId, MAX_BODY_BYTES};
@@ -36,6 +37,9 @@ pub enum ApiError {
     InvalidBody(#[from] InvalidBody),
     #[error("invalid id in the path: {0}")]
     InvalidId(#[from] InvalidId),
+    /// An API Gateway event whose path cannot be the request's.
+    #[error(transparent)]
+    InvalidEventPath(#[from] InvalidEventPath),
     #[error("request body is larger than {MAX_BODY_BYTES} bytes")]
     BodyTooLarge,
     /// A request the framework could not even parse (an unreadable body, a
@@ -54,6 +58,7 @@ impl ApiError {
             ApiError::InvalidQuery(_)
             | ApiError::InvalidBody(_)
             | ApiError::InvalidId(_)
+            | ApiError::InvalidEventPath(_)
             | ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
             ApiError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Backend(BackendError::NotFound(_)) => StatusCode::NOT_FOUND,

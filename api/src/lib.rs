@@ -12,12 +12,15 @@
 //!
 //! [`openapi`] describes all of it at `/openapi.json` (and `/docs`).
 //! [`cursor`] is the opaque `offset` token; [`server`] serves the router on a
-//! local socket. Whether the process runs in Lambda is known only to `main.rs`.
+//! local socket; [`lambda_path`] gives a request from API Gateway back the
+//! path its client sent. Whether the process runs in Lambda is known only to
+//! `main.rs`.
 
 pub mod backend;
 pub mod config;
 pub mod cursor;
 pub mod error;
+pub mod lambda_path;
 pub mod logging;
 pub mod mapper;
 pub mod openapi;

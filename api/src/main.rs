@@ -1,5 +1,7 @@
 //! The `api` binary: the same router under the Lambda runtime or on a socket.
 
+use std::convert::Infallible;
+use std::future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -7,12 +9,15 @@ use anyhow::Context as _;
 #[cfg(feature = "embedded-store")]
 use api::backend::embedded::EmbeddedStore;
 use api::config::{BackendKind, RESOURCES_ENV};
+use api::logging::TraceRequestsLayer;
 use api::mapper::DynamoDbTarget;
-use api::{AppConfig, ResourceMap, logging, router, server};
+use api::{ApiError, AppConfig, ResourceMap, lambda_path, logging, router, server};
 use axum::extract::Request;
 use axum::http::HeaderValue;
+use axum::response::{IntoResponse as _, Response};
 use clap::{Parser, ValueEnum};
 use lambda_http::request::RequestContext;
+use tower::{Layer as _, ServiceExt as _, service_fn};
 
 /// Serves the CRUD API of an app declaration. Inside AWS Lambda (when
 /// AWS_LAMBDA_RUNTIME_API is set) it answers API Gateway events; anywhere else
@@ -85,7 +90,11 @@ async fn main() -> anyhow::Result<()> {
     let app = router(ResourceMap::from_config(&config, &dynamodb)?);
 
     if in_lambda {
-        let app = app.layer(axum::middleware::map_request(with_gateway_request_id));
+        // Around the router, not through `Router::layer`: a route's layers
+        // run once it is chosen, and the path must be right before that.
+        let app = axum::Router::new()
+            .fallback_service(app)
+            .layer(axum::middleware::map_request(from_api_gateway));
         return lambda_http::run(app)
             .await
             .map_err(|error| anyhow::anyhow!(error));
@@ -161,8 +170,27 @@ fn describe(config: &AppConfig, dynamodb: &DynamoDbTarget) -> String {
         .join(", ")
 }
 
+/// The request as API Gateway received it, from the one lambda_http made of
+/// its event: the gateway's request id, and the client's own path.
+async fn from_api_gateway(request: Request) -> Result<Request, Response> {
+    let mut request = with_gateway_request_id(request);
+    match lambda_path::restore_client_path(&mut request) {
+        Ok(()) => Ok(request),
+        Err(error) => {
+            // Answered through the logging layer, so the refusal has its log
+            // line and `x-request-id` like every other answer.
+            // `oneshot` calls the service once: the answer is there to take.
+            let mut answer = Some(ApiError::from(error).into_response());
+            let refuse =
+                service_fn(move |_: Request| future::ready(Ok(answer.take().unwrap_or_default())));
+            let logged = TraceRequestsLayer.layer(refuse).oneshot(request).await;
+            Err(logged.unwrap_or_else(|never: Infallible| match never {}))
+        }
+    }
+}
+
 /// Uses API Gateway's request id as ours, so our log lines match its access log.
-async fn with_gateway_request_id(mut request: Request) -> Request {
+fn with_gateway_request_id(mut request: Request) -> Request {
     let gateway_id = match request.extensions().get::<RequestContext>() {
         Some(RequestContext::ApiGatewayV1(context)) => context.request_id.clone(),
         Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),

@@ -4,7 +4,9 @@
 //! lambda_http turning an event into a request (stage prefix, base64 bodies,
 //! the query string rebuilt from the parameter maps, merged headers), the
 //! response turned back into JSON (`multiValueHeaders`, text or base64), and
-//! `main.rs`'s Lambda branch with its request-id layer. So each test starts
+//! `main.rs`'s Lambda branch with its layer (the gateway's request id, the
+//! client's path given back by `lambda_path`, encoded or decoded as each
+//! gateway hands it over). So each test starts
 //! the binary exactly as Lambda starts `bootstrap` (the same environment
 //! variables, `AWS_LAMBDA_RUNTIME_API` pointing at a stub of the Runtime API
 //! on loopback) and feeds it events written from the AWS documentation's REST
@@ -29,6 +31,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use serde_json::{Map, Value, json};
 use tokio::sync::{Mutex, mpsc};
 
@@ -256,17 +259,68 @@ fn seed() -> Vec<Value> {
     serde_json::from_value(read_json(&repo_path("infra/seed/mocks.json"))).unwrap()
 }
 
+/// How a gateway hands the function the path a client sent (percent-encoded
+/// on the wire), through a `/{proxy+}` resource or route.
+#[derive(Debug, Clone, Copy)]
+enum Gateway {
+    /// The emulator's REST API (ministack): `path` and `pathParameters.proxy`
+    /// both decoded.
+    EmulatorRest,
+    /// AWS's REST API: `path` as the client sent it, `pathParameters.proxy`
+    /// decoded.
+    AwsRest,
+    /// An HTTP API (payload format 2.0) on its `$default` stage: `rawPath`
+    /// decoded except `%25`, `pathParameters.proxy` decoded.
+    HttpApi,
+}
+
+const GATEWAYS: [Gateway; 3] = [Gateway::EmulatorRest, Gateway::AwsRest, Gateway::HttpApi];
+
+/// Decodes a path as the wire has it; a `%` that starts no escape stays.
+fn decode(path: &str) -> String {
+    percent_decode_str(path).decode_utf8().unwrap().into_owned()
+}
+
+/// The event `gateway` sends for `method path_and_query`, as the client put
+/// it on the wire, with an optional JSON `body`.
+fn gateway_event(gateway: Gateway, method: &str, sent: &str, body: Option<&str>) -> Value {
+    let (path, query) = sent.split_once('?').unwrap_or((sent, ""));
+    let decoded = decode(path);
+    let proxy = decoded.trim_start_matches('/');
+    match gateway {
+        Gateway::EmulatorRest => rest_event_with(method, &decoded, proxy, query, body),
+        Gateway::AwsRest => rest_event_with(method, path, proxy, query, body),
+        Gateway::HttpApi => {
+            let raw_path = path
+                .split("%25")
+                .map(decode)
+                .collect::<Vec<_>>()
+                .join("%25");
+            http_event_with(method, &raw_path, proxy, query, body)
+        }
+    }
+}
+
 /// A REST API (v1) proxy event for `method path_and_query` with an optional
-/// JSON `body`, made from the GET fixture the way API Gateway fills in a
-/// request through `ANY /{proxy+}` on stage `prod`.
+/// JSON `body`, as the emulator sends it (the path decoded): plain paths are
+/// the same through every gateway.
 fn rest_event(method: &str, path_and_query: &str, body: Option<&str>) -> Value {
-    let (path, query) = path_and_query
-        .split_once('?')
-        .unwrap_or((path_and_query, ""));
+    gateway_event(Gateway::EmulatorRest, method, path_and_query, body)
+}
+
+/// A REST API (v1) proxy event made from the GET fixture the way API Gateway
+/// fills in a request through `ANY /{proxy+}` on stage `prod`.
+fn rest_event_with(
+    method: &str,
+    path: &str,
+    proxy: &str,
+    query: &str,
+    body: Option<&str>,
+) -> Value {
     let mut event = fixture("rest-get-record.json");
     event["httpMethod"] = json!(method);
     event["path"] = json!(path);
-    event["pathParameters"] = json!({ "proxy": path.trim_start_matches('/') });
+    event["pathParameters"] = json!({ "proxy": proxy });
     let context = &mut event["requestContext"];
     context["httpMethod"] = json!(method);
     context["path"] = json!(format!("/prod{path}"));
@@ -287,6 +341,44 @@ fn rest_event(method: &str, path_and_query: &str, body: Option<&str>) -> Value {
     }
     if let Some(body) = body {
         set_header(&mut event, "Content-Type", "application/json");
+        event["body"] = json!(body);
+    }
+    event
+}
+
+/// An HTTP API (payload format 2.0) event made from the GET fixture the way
+/// API Gateway fills in a request through the route `ANY /{proxy+}`.
+fn http_event_with(
+    method: &str,
+    raw_path: &str,
+    proxy: &str,
+    query: &str,
+    body: Option<&str>,
+) -> Value {
+    let mut event = fixture("http-get-record.json");
+    event["routeKey"] = json!("ANY /{proxy+}");
+    event["rawPath"] = json!(raw_path);
+    event["rawQueryString"] = json!(query);
+    event["pathParameters"] = json!({ "proxy": proxy });
+    let context = &mut event["requestContext"];
+    context["routeKey"] = json!("ANY /{proxy+}");
+    context["http"]["method"] = json!(method);
+    context["http"]["path"] = json!(raw_path);
+    if !query.is_empty() {
+        // Repeated names are joined with commas in payload format 2.0.
+        let mut joined: Map<String, Value> = Map::new();
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            match joined.get_mut(name.as_ref()) {
+                Some(Value::String(values)) => *values = format!("{values},{value}"),
+                _ => {
+                    joined.insert(name.to_string(), json!(value));
+                }
+            }
+        }
+        event["queryStringParameters"] = Value::Object(joined);
+    }
+    if let Some(body) = body {
+        event["headers"]["content-type"] = json!("application/json");
         event["body"] = json!(body);
     }
     event
@@ -665,4 +757,248 @@ async fn log_lines_carry_the_gateway_and_lambda_request_ids() {
         Ok(()),
         "{request_line}"
     );
+}
+
+/// What a request for one id must get, whichever gateway carried it.
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    /// No record has this id: 404 naming exactly it.
+    Absent(&'static str),
+    /// Not an id at all: 400 whose message contains this.
+    Refused(&'static str),
+    /// Not a record's path: the router's own 404.
+    NoRoute,
+}
+
+/// Ids a browser's URL parser (WHATWG, which lambda_http uses to build the
+/// request URI) would turn into another one: spaces and C0 controls trimmed
+/// at either end, tabs and newlines dropped anywhere, the path cut at `?` or
+/// `#`, `\` read as `/`, dot segments resolved. Each is sent to `/api/mocks/`
+/// percent-encoded, as a client sends it; `000-1` and `café` exist.
+const ALTERED_IDS: [(&str, Outcome); 28] = [
+    ("000-1%20", Outcome::Absent("000-1 ")),
+    ("%20000-1", Outcome::Absent(" 000-1")),
+    ("000-%201", Outcome::Absent("000- 1")),
+    ("%20", Outcome::Absent(" ")),
+    ("000-1%09", Outcome::Refused("U+0009")),
+    ("%09000-1", Outcome::Refused("U+0009")),
+    ("000-%091", Outcome::Refused("U+0009")),
+    ("000-1%0D", Outcome::Refused("U+000D")),
+    ("000-1%0A", Outcome::Refused("U+000A")),
+    ("000-%0A1", Outcome::Refused("U+000A")),
+    ("%00000-1", Outcome::Refused("U+0000")),
+    ("000-1%15", Outcome::Refused("U+0015")),
+    ("%15", Outcome::Refused("U+0015")),
+    ("000-1%7F", Outcome::Refused("U+007F")),
+    ("000-1%C2%85", Outcome::Refused("U+0085")),
+    ("000-1%25", Outcome::Absent("000-1%")),
+    ("000-1%2525", Outcome::Absent("000-1%25")),
+    ("000-1%", Outcome::Absent("000-1%")),
+    ("000-1%2B", Outcome::Absent("000-1+")),
+    ("000-1+", Outcome::Absent("000-1+")),
+    ("000-1%23", Outcome::Absent("000-1#")),
+    ("000-1%23x", Outcome::Absent("000-1#x")),
+    ("000-1%3F", Outcome::Absent("000-1?")),
+    ("000-1%3Fx", Outcome::Absent("000-1?x")),
+    ("000-1%5C", Outcome::Absent("000-1\\")),
+    ("cafe%CC%81", Outcome::Absent("cafe\u{301}")),
+    ("%2E%2E", Outcome::Refused("must not be `.` or `..`")),
+    ("000-1/x/%2E%2E", Outcome::NoRoute),
+];
+
+/// Whether `reply` is `outcome`; if not, what it was instead.
+fn outcome_mismatch(reply: &Value, outcome: Outcome) -> Option<String> {
+    let (status, body) = (status(reply), reply["body"].as_str().unwrap_or_default());
+    let message = serde_json::from_str::<Value>(body).ok().and_then(|body| {
+        let object = body.as_object()?;
+        let error = object.get("error")?.as_str()?.to_owned();
+        (object.len() == 1).then_some(error)
+    });
+    let expected = match (outcome, status, &message) {
+        (Outcome::Absent(id), 404, Some(message)) => {
+            *message == format!("no record with id `{id}`")
+        }
+        (Outcome::Refused(fragment), 400, Some(message)) => message.contains(fragment),
+        (Outcome::NoRoute, 404, Some(message)) => message.starts_with("no route for "),
+        _ => false,
+    };
+    (!expected).then(|| format!("{status} {body}"))
+}
+
+fn assert_outcome(reply: &Value, outcome: Outcome, request: &str) {
+    if let Some(instead) = outcome_mismatch(reply, outcome) {
+        panic!("{request}: expected {outcome:?}, got {instead}");
+    }
+}
+
+/// Puts the `mocks` records back as `records` (the whole list) if a request
+/// changed them; says whether it had to, so a wrong write is reported once
+/// and does not hide what the next requests would do.
+async fn restore(lambda: &mut Lambda, records: &Value) -> bool {
+    let now = body_json(&lambda.invoke(rest_event("GET", "/api/mocks", None)).await);
+    if now == *records {
+        return false;
+    }
+    for record in records.as_array().unwrap() {
+        let path = format!("/api/mocks/{}", record["id"].as_str().unwrap());
+        lambda.invoke(rest_event("DELETE", &path, None)).await;
+        let body = record.to_string();
+        let created = lambda
+            .invoke(rest_event("POST", "/api/mocks", Some(&body)))
+            .await;
+        assert_eq!(status(&created), 201, "{created:#}");
+    }
+    true
+}
+
+/// Behind API Gateway a request addresses exactly the id it names, as it
+/// does locally (`hostile_requests.rs`): never a record whose id a URL parser
+/// made of it, nor the list. Reads, updates and deletes alike, through every
+/// gateway's way of handing over the path.
+#[tokio::test]
+async fn every_id_addresses_exactly_itself_or_is_refused() {
+    let mut lambda = Lambda::start().await;
+    let cafe = lambda
+        .invoke(rest_event("POST", "/api/mocks", Some(r#"{"id":"café"}"#)))
+        .await;
+    assert_eq!(status(&cafe), 201, "{cafe:#}");
+    let before = body_json(&lambda.invoke(rest_event("GET", "/api/mocks", None)).await);
+
+    let mut wrong = Vec::new();
+    for gateway in GATEWAYS {
+        for (sent, outcome) in ALTERED_IDS {
+            let path = format!("/api/mocks/{sent}");
+            for (method, body) in [
+                ("GET", None),
+                ("PUT", Some(r#"{"value": 1}"#)),
+                ("DELETE", None),
+            ] {
+                let reply = lambda
+                    .invoke(gateway_event(gateway, method, &path, body))
+                    .await;
+                let request = format!("{gateway:?} {method} {path}");
+                if let Some(instead) = outcome_mismatch(&reply, outcome) {
+                    wrong.push(format!("{request}: {instead}"));
+                }
+                if method != "GET" && restore(&mut lambda, &before).await {
+                    wrong.push(format!("{request}: changed another record"));
+                }
+            }
+        }
+    }
+
+    // All of them at once: which gateways and which characters, at a glance.
+    assert!(wrong.is_empty(), "not the id sent:\n{}", wrong.join("\n"));
+}
+
+/// Ids with spaces, sub-delimiters, `%`, `#`, `?` and letters beyond ASCII
+/// live a whole life through every gateway: created, found at the `Location`
+/// the API gave and at the path a client encodes itself, listed, updated,
+/// deleted. `café` composed and decomposed stay two records.
+#[tokio::test]
+async fn records_with_any_id_go_through_their_whole_life() {
+    let ids = [
+        "Ana María",
+        "a+b@example.com",
+        "ürün-7",
+        "John Smith",
+        "100%",
+        "a#b",
+        "a?b",
+        "café",
+        "cafe\u{301}",
+    ];
+    let mut lambda = Lambda::start().await;
+    for gateway in GATEWAYS {
+        let context = |what: &str, id: &str| format!("{gateway:?} {what} {id:?}");
+        for id in ids {
+            let record = json!({ "id": id, "step": "created" });
+            let created = lambda
+                .invoke(gateway_event(
+                    gateway,
+                    "POST",
+                    "/api/mocks",
+                    Some(&record.to_string()),
+                ))
+                .await;
+            assert_eq!(
+                status(&created),
+                201,
+                "{}: {created:#}",
+                context("POST", id)
+            );
+            let location = header(&created, "location").unwrap().to_owned();
+            let at_location = format!("/api/{location}");
+            let encoded = format!("/api/mocks/{}", utf8_percent_encode(id, NON_ALPHANUMERIC));
+            for path in [&at_location, &encoded] {
+                let read = lambda
+                    .invoke(gateway_event(gateway, "GET", path, None))
+                    .await;
+                assert_eq!(status(&read), 200, "{}: {read:#}", context("GET", path));
+                assert_eq!(body_json(&read), record, "{}", context("GET", path));
+            }
+        }
+
+        let listed = lambda
+            .invoke(gateway_event(gateway, "GET", "/api/mocks", None))
+            .await;
+        let listed: Vec<String> = body_json(&listed)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|record| record["id"].as_str().unwrap().to_owned())
+            .collect();
+        for id in ids {
+            assert!(
+                listed.iter().any(|listed| listed == id),
+                "{gateway:?}: {id:?} in {listed:?}"
+            );
+        }
+
+        for id in ids {
+            let path = format!("/api/mocks/{}", utf8_percent_encode(id, NON_ALPHANUMERIC));
+            let updated = lambda
+                .invoke(gateway_event(
+                    gateway,
+                    "PUT",
+                    &path,
+                    Some(r#"{"step": "updated"}"#),
+                ))
+                .await;
+            assert_eq!(status(&updated), 200, "{}: {updated:#}", context("PUT", id));
+            assert_eq!(body_json(&updated), json!({ "id": id, "step": "updated" }));
+        }
+        for id in ids {
+            let path = format!("/api/mocks/{}", utf8_percent_encode(id, NON_ALPHANUMERIC));
+            let deleted = lambda
+                .invoke(gateway_event(gateway, "DELETE", &path, None))
+                .await;
+            assert_eq!(
+                status(&deleted),
+                204,
+                "{}: {deleted:#}",
+                context("DELETE", id)
+            );
+            let gone = lambda
+                .invoke(gateway_event(gateway, "GET", &path, None))
+                .await;
+            assert_outcome(&gone, Outcome::Absent(id), &context("GET after DELETE", id));
+        }
+    }
+}
+
+/// An event whose path is not a request path (API Gateway always sends one
+/// starting with `/`) is refused, not guessed at, and answered like any
+/// other request: with the gateway's request id.
+#[tokio::test]
+async fn an_event_path_that_is_not_absolute_is_refused() {
+    let mut lambda = Lambda::start().await;
+    let mut event = rest_event("GET", "/api/mocks/000-1", None);
+    event["path"] = json!("api/mocks/000-1");
+    let gateway_id = event["requestContext"]["requestId"].clone();
+    let reply = lambda.invoke(event).await;
+    assert_eq!(status(&reply), 400, "{reply:#}");
+    let message = error_message(&reply);
+    assert!(message.contains("api/mocks/000-1"), "{message}");
+    assert_eq!(header(&reply, "x-request-id"), gateway_id.as_str());
 }

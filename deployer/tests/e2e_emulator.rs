@@ -341,6 +341,57 @@ async fn bootstrap_serve_change_break_recover_and_destroy() {
         (status, json(&body)),
         (404, json(r#"{"error":"no record with id `000-3`"}"#))
     );
+    // Ids as the client encodes them on the wire, which the emulator's API
+    // Gateway hands to the function decoded.
+    for (id, sent) in [
+        ("Ana María", "Ana%20Mar%C3%ADa"),
+        ("a+b@example.com", "a%2Bb%40example.com"),
+        ("100%", "100%25"),
+        ("a?b", "a%3Fb"),
+    ] {
+        let record = serde_json::json!({ "id": id, "full_name": "Ünal" });
+        let (status, body) = http(&endpoint, "POST", &base, &record.to_string());
+        assert_eq!((status, json(&body)), (201, record.clone()), "POST {id}");
+        let path = format!("{base}/{sent}");
+        let (status, body) = http(&endpoint, "PUT", &path, r#"{"gender":"F"}"#);
+        assert_eq!((status, json(&body)["id"].clone()), (200, Value::from(id)));
+        let (status, body) = http(&endpoint, "GET", &path, "");
+        assert_eq!(
+            (status, json(&body)["gender"].clone()),
+            (200, Value::from("F"))
+        );
+        let (status, _) = http(&endpoint, "DELETE", &path, "");
+        assert_eq!(status, 204, "DELETE {id}");
+    }
+    // What a URL parser would trim, drop or cut must not reach `000-1` or
+    // the list: each names exactly its own id, or is refused.
+    for (method, sent, answer) in [
+        ("GET", "000-1%20", (404, "no record with id `000-1 `")),
+        ("PUT", "000-1%0D", (400, "control character U+000D")),
+        ("DELETE", "000-1%09", (400, "control character U+0009")),
+        ("DELETE", "000-1%23", (404, "no record with id `000-1#`")),
+        ("GET", "%15", (400, "control character U+0015")),
+    ] {
+        let path = format!("{base}/{sent}");
+        let (status, body) = http(&endpoint, method, &path, r#"{"gender":"F"}"#);
+        // Not `json`: a wrong answer may be a 204 with no body at all.
+        let error = serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|body| body["error"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        assert!(
+            status == answer.0 && error.contains(answer.1),
+            "{method} {sent}: {status} {body}"
+        );
+    }
+    let (status, body) = http(&endpoint, "GET", &format!("{base}/000-1"), "");
+    assert_eq!(
+        (status, json(&body)),
+        (
+            200,
+            json(r#"{"id":"000-1","full_name":"User X","gender":"M"}"#)
+        )
+    );
 
     // 3. A changed setting: diff shows exactly it, deploy applies it, and a
     //    second deploy has nothing to do.
