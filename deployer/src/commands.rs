@@ -316,6 +316,7 @@ async fn plan_request(
     let token_arn = github_token_arn(context).await?;
     let pipeline = if token_arn.is_some() { "true" } else { "false" };
     let mut request = PlanRequest::new(context.stack(), body)
+        .capability(template::REQUIRED_CAPABILITY)
         .parameter(template::PARAM_ARTIFACT_BUCKET, bucket)
         .parameter(template::PARAM_ARTIFACT_KEY, zip.key())
         .parameter(template::PARAM_ENABLE_PIPELINE, pipeline)

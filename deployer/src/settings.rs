@@ -89,7 +89,7 @@ fn default_token_secret() -> String {
 }
 
 /// The Lambda's CPU architecture.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Arch {
     /// Graviton: about 20% cheaper per GB-second than x86_64.

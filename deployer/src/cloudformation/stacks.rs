@@ -57,8 +57,8 @@ pub struct PlanRequest {
     pub stack_name: String,
     pub template_body: String,
     pub parameters: BTreeMap<String, String>,
-    /// What the template may do that CloudFormation wants acknowledged;
-    /// [`PlanRequest::new`] acknowledges IAM resources, named ones included.
+    /// What the template does that CloudFormation wants acknowledged
+    /// ([`PlanRequest::capability`]); the template knows which.
     pub capabilities: Vec<Capability>,
     /// Delete a stack whose first creation failed (`ROLLBACK_COMPLETE`), then
     /// create it again, instead of stopping with an explanation.
@@ -74,10 +74,16 @@ impl PlanRequest {
             stack_name: stack_name.into(),
             template_body: template_body.into(),
             parameters: BTreeMap::new(),
-            capabilities: vec![Capability::CapabilityIam, Capability::CapabilityNamedIam],
+            capabilities: Vec::new(),
             recreate: false,
             continue_rollback: false,
         }
+    }
+
+    /// Acknowledges `capability` (`CAPABILITY_NAMED_IAM`, …).
+    pub fn capability(mut self, capability: &str) -> Self {
+        self.capabilities.push(Capability::from(capability));
+        self
     }
 
     pub fn parameter(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
@@ -117,9 +123,6 @@ impl Stacks {
         self
     }
 
-    pub fn polling(&self) -> Polling {
-        self.polling
-    }
 
     /// The stack's state now ([`StackState::Absent`] when there is none).
     pub async fn state(&self, stack: &str) -> Result<StackState, CloudFormationError> {

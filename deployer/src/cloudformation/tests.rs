@@ -162,8 +162,7 @@ async fn a_missing_stack_is_created_and_every_page_of_changes_is_read_with_value
     let create = mock!(Client::create_change_set)
         .match_requests(|request| {
             request.change_set_type() == Some(&ChangeSetType::Create)
-                && request.capabilities()
-                    == [Capability::CapabilityIam, Capability::CapabilityNamedIam]
+                && request.capabilities() == [Capability::CapabilityNamedIam]
                 && request.parameters().len() == 1
                 && request.parameters()[0].parameter_key() == Some("ArtifactKey")
                 && request.parameters()[0].parameter_value() == Some("lambda/abc.zip")
@@ -195,8 +194,9 @@ async fn a_missing_stack_is_created_and_every_page_of_changes_is_read_with_value
         .build();
     let stacks = engine(&[&describe, &create, &pages]);
 
-    let request =
-        PlanRequest::new(NAME, "Resources: {}").parameter("ArtifactKey", "lambda/abc.zip");
+    let request = PlanRequest::new(NAME, "Resources: {}")
+        .capability("CAPABILITY_NAMED_IAM")
+        .parameter("ArtifactKey", "lambda/abc.zip");
     let plan = stacks.plan(&request, &mut nothing_to_stream).await.unwrap();
 
     assert_eq!(plan.kind, ChangeSetKind::Create);
