@@ -11,7 +11,7 @@ use serde_json::{Number, Value};
 use thiserror::Error;
 
 use crate::cursor::Cursor;
-use crate::record::{MAX_ATTRIBUTE_NAME_LEN, Record, shorten};
+use crate::record::{MAX_ATTRIBUTE_NAME_LEN, Record, VERSION_ATTRIBUTE, shorten};
 
 /// Page size when `limit` is absent.
 pub const DEFAULT_LIMIT: usize = 20;
@@ -206,6 +206,18 @@ fn parse_filters(raw: &str) -> Result<Vec<Filter>, String> {
         return Err(format!(
             "at most {MAX_FILTERS} conditions, got {}",
             filters.len()
+        ));
+    }
+    // Records never show it, yet DynamoDB would evaluate a filter on the
+    // stored attribute: the backends would disagree. (A `fields` naming it is
+    // harmless: every backend strips it, so it selects nothing.)
+    if filters
+        .iter()
+        .any(|filter| filter.field == VERSION_ATTRIBUTE)
+    {
+        return Err(format!(
+            "`{VERSION_ATTRIBUTE}` is maintained by the API and cannot be filtered on; a \
+             record's version is its ETag"
         ));
     }
     Ok(filters)

@@ -71,7 +71,15 @@ pub const MIN_NUMBER_EXPONENT: i128 = -130;
 /// resource, whatever `protected:` says: the optimistic-concurrency version
 /// (a client writing it could forge or reset the `ETag` of a record).
 /// Any further attribute the API comes to maintain belongs here too.
-pub const SERVICE_ATTRIBUTES: &[&str] = &[crate::backend::VERSION_ATTRIBUTE];
+pub const SERVICE_ATTRIBUTES: &[&str] = &[VERSION_ATTRIBUTE];
+
+/// The attribute in which the DynamoDB and embedded stores keep a record's
+/// version, beside the client's attributes. Clients may not write it (the
+/// router refuses a body holding it, and every backend ignores it in what it
+/// is given), never read it (every backend strips it from records), and may
+/// not filter on it. The leading underscore keeps it apart from ordinary
+/// attribute names; items written without it are at [`crate::backend::Version::UNWRITTEN`].
+pub const VERSION_ATTRIBUTE: &str = "_version";
 
 /// Whether `record` fits within [`MAX_ITEM_BYTES`].
 pub fn fits_item_limit(record: &Record) -> bool {

@@ -38,11 +38,10 @@ use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefini
 use thiserror::Error;
 
 use super::{
-    Backend, BackendError, Expected, Page, VERSION_ATTRIBUTE, Version, Versioned, check_list_query,
-    paginate,
+    Backend, BackendError, Expected, Page, VERSION_ATTRIBUTE, Version, Versioned, paginate, rules,
 };
 use crate::query::ListQuery;
-use crate::record::{InvalidId, NewRecord, Record, RecordChanges, RecordId, fits_item_limit};
+use crate::record::{InvalidId, NewRecord, Record, RecordChanges, RecordId};
 
 /// Which resources have had their seed written: resource name → how many seed
 /// records were stored. Written in the transaction that writes the seed, so a
@@ -287,7 +286,6 @@ impl EmbeddedBackend {
 #[async_trait]
 impl Backend for EmbeddedBackend {
     async fn list(&self, query: &ListQuery) -> Result<Page, BackendError> {
-        check_list_query(query)?;
         let query = query.clone();
         self.run("list", move |database, table| {
             let transaction = database.begin_read()?;
@@ -333,10 +331,7 @@ impl Backend for EmbeddedBackend {
     }
 
     async fn create_versioned(&self, mut new: NewRecord) -> Result<Versioned, BackendError> {
-        new.record.shift_remove(VERSION_ATTRIBUTE);
-        if !fits_item_limit(&new.record) {
-            return Err(BackendError::TooLarge);
-        }
+        new.record = rules::record_to_create_within_limit(new.record)?;
         self.run("create", move |database, table| {
             let json = encode(&new.record, Version::CREATED)?;
             let transaction = database.begin_write()?;
@@ -380,20 +375,15 @@ impl Backend for EmbeddedBackend {
                 let current = stored(&records, &id)?;
                 match checked(&id, current, &expected) {
                     Err(refusal) => Err(refusal),
-                    // Setting nothing writes nothing, as in DynamoDB.
-                    Ok(current) if !changes_something(&changes) => Ok((current, false)),
-                    Ok(current) => {
-                        let mut record = current.record;
-                        changes.apply_to(&mut record);
-                        record.shift_remove(VERSION_ATTRIBUTE);
-                        if fits_item_limit(&record) {
+                    Ok(current) if !rules::sets_something(&changes) => Ok((current, false)),
+                    Ok(current) => match rules::updated_record(&current.record, &changes) {
+                        Ok(record) => {
                             let version = current.version.next();
                             records.insert(id.as_str(), encode(&record, version)?.as_slice())?;
                             Ok((Versioned { record, version }, true))
-                        } else {
-                            Err(BackendError::TooLarge)
                         }
-                    }
+                        Err(refusal) => Err(refusal),
+                    },
                 }
             };
             if matches!(answer, Ok((_, true))) {
@@ -437,23 +427,8 @@ fn checked(
     current: Option<Versioned>,
     expected: &Expected,
 ) -> Result<Versioned, BackendError> {
-    match current {
-        None => Err(BackendError::NotFound(id.clone())),
-        Some(current) if expected.allows(current.version) => Ok(current),
-        Some(current) => Err(BackendError::PreconditionFailed {
-            id: id.clone(),
-            expected: expected.clone(),
-            current: current.version,
-        }),
-    }
-}
-
-/// Whether an update sets anything (the version attribute is ignored).
-fn changes_something(changes: &RecordChanges) -> bool {
-    changes
-        .fields()
-        .keys()
-        .any(|name| name != VERSION_ATTRIBUTE)
+    rules::check_version(id, current.as_ref().map(|c| c.version), expected)?;
+    current.ok_or_else(|| rules::refusal(id, None, expected))
 }
 
 /// The stored form: the record, then its version unless it is

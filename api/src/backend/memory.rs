@@ -12,10 +12,10 @@ use async_trait::async_trait;
 
 use super::{
     Backend, BackendError, Expected, Page, PageJson, RecordJson, VERSION_ATTRIBUTE, Version,
-    Versioned, check_list_query, paginate, select_page,
+    Versioned, paginate, rules, select_page,
 };
 use crate::query::ListQuery;
-use crate::record::{NewRecord, Record, RecordChanges, RecordId, fits_item_limit};
+use crate::record::{NewRecord, Record, RecordChanges, RecordId};
 
 /// Records ordered by id, so a cursor (the last id of a page) resumes exactly.
 /// Each record's version is kept beside it, never inside it.
@@ -108,24 +108,9 @@ fn after_cursor<'a>(
     records.range::<str, _>((start, Bound::Unbounded))
 }
 
-/// `NotFound`, or `PreconditionFailed` if `stored` is not at an `expected` version.
-fn check(id: &RecordId, stored: Option<&Stored>, expected: &Expected) -> Result<(), BackendError> {
-    let stored = stored.ok_or_else(|| BackendError::NotFound(id.clone()))?;
-    if expected.allows(stored.version()) {
-        Ok(())
-    } else {
-        Err(BackendError::PreconditionFailed {
-            id: id.clone(),
-            expected: expected.clone(),
-            current: stored.version(),
-        })
-    }
-}
-
 #[async_trait]
 impl Backend for MemoryBackend {
     async fn list(&self, query: &ListQuery) -> Result<Page, BackendError> {
-        check_list_query(query)?;
         let records = self.read();
         Ok(paginate(
             after_cursor(&records, query).map(|(id, stored)| (id, &stored.record)),
@@ -139,7 +124,6 @@ impl Backend for MemoryBackend {
         if query.fields.is_some() {
             return PageJson::new(&self.list(query).await?);
         }
-        check_list_query(query)?;
         let records = self.read();
         let (selected, next) = select_page(after_cursor(&records, query), query, |stored| {
             &stored.record
@@ -177,11 +161,7 @@ impl Backend for MemoryBackend {
 
     async fn create_versioned(&self, new: NewRecord) -> Result<Versioned, BackendError> {
         use std::collections::btree_map::Entry;
-        let mut record = new.record;
-        record.shift_remove(VERSION_ATTRIBUTE);
-        if !fits_item_limit(&record) {
-            return Err(BackendError::TooLarge);
-        }
+        let record = rules::record_to_create_within_limit(new.record)?;
         // Serialised before the lock is taken: the lock guards only the map.
         let stored = Stored::new(record, Version::CREATED)?;
         match self.write().entry(new.id) {
@@ -198,31 +178,21 @@ impl Backend for MemoryBackend {
     ) -> Result<Versioned, BackendError> {
         let mut records = self.write();
         let stored = records.get_mut(id);
-        check(id, stored.as_deref(), expected)?;
+        let version = rules::check_version(id, stored.as_ref().map(|s| s.version()), expected)?;
         let Some(stored) = stored else {
-            return Err(BackendError::NotFound(id.clone()));
+            return Err(rules::refusal(id, None, expected));
         };
-        // Setting nothing writes nothing, as in DynamoDB (which then only reads).
-        if changes
-            .fields()
-            .keys()
-            .all(|name| name == VERSION_ATTRIBUTE)
-        {
+        if !rules::sets_something(&changes) {
             return Ok(stored.versioned());
         }
-        let mut updated = stored.record.clone();
-        changes.apply_to(&mut updated);
-        updated.shift_remove(VERSION_ATTRIBUTE);
-        if !fits_item_limit(&updated) {
-            return Err(BackendError::TooLarge);
-        }
-        *stored = Stored::new(updated, stored.version().next())?;
+        let updated = rules::updated_record(&stored.record, &changes)?;
+        *stored = Stored::new(updated, version.next())?;
         Ok(stored.versioned())
     }
 
     async fn delete_if(&self, id: &RecordId, expected: &Expected) -> Result<(), BackendError> {
         let mut records = self.write();
-        check(id, records.get(id), expected)?;
+        rules::check_version(id, records.get(id).map(Stored::version), expected)?;
         records.remove(id);
         Ok(())
     }

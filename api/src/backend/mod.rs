@@ -27,14 +27,9 @@ pub mod dynamodb;
 #[cfg(feature = "embedded-store")]
 pub mod embedded;
 pub mod memory;
+pub mod rules;
 
-/// The attribute in which the DynamoDB and embedded stores keep a record's
-/// version, beside the client's attributes. Clients may not write it (the
-/// router refuses a body holding it, and every backend ignores it in what it
-/// is given), never read it (every backend strips it from records), and may
-/// not filter on it. The leading underscore keeps it apart from ordinary
-/// attribute names; items written without it are at [`Version::UNWRITTEN`].
-pub const VERSION_ATTRIBUTE: &str = "_version";
+pub use crate::record::VERSION_ATTRIBUTE;
 
 /// How many times a record has been written through the API: 1 after its
 /// create, one more after each update that changed something.
@@ -222,7 +217,8 @@ pub enum BackendError {
 /// a backend ignores that attribute in what it is given.
 #[async_trait]
 pub trait Backend: Send + Sync + std::fmt::Debug {
-    /// Refuses, with [`check_list_query`], a filter on [`VERSION_ATTRIBUTE`].
+    /// A page of records in a stable order. The query is valid: it was
+    /// parsed at the edge (no filter on [`VERSION_ATTRIBUTE`], for one).
     async fn list(&self, query: &ListQuery) -> Result<Page, BackendError>;
     /// [`list`](Self::list) as the JSON array that answers it: by default the
     /// page serialised; the memory backend joins the bodies it keeps.
@@ -267,24 +263,6 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     async fn delete(&self, id: &RecordId) -> Result<(), BackendError> {
         self.delete_if(id, &Expected::Any).await
     }
-}
-
-/// Refuses a list query filtering on [`VERSION_ATTRIBUTE`]: records never
-/// show it, yet DynamoDB would evaluate the filter on the stored attribute,
-/// so the backends would disagree. (A `fields` projection naming it is
-/// harmless: every backend strips it, so it selects nothing.)
-pub fn check_list_query(query: &ListQuery) -> Result<(), BackendError> {
-    if query
-        .filters
-        .iter()
-        .any(|filter| filter.field == VERSION_ATTRIBUTE)
-    {
-        return Err(BackendError::Invalid(format!(
-            "`{VERSION_ATTRIBUTE}` is maintained by the API and cannot be filtered on; \
-             a record's version is its ETag"
-        )));
-    }
-    Ok(())
 }
 
 /// Builds a page from records in id order that start after the query's cursor:

@@ -123,7 +123,6 @@ impl Stacks {
         self
     }
 
-
     /// The stack's state now ([`StackState::Absent`] when there is none).
     pub async fn state(&self, stack: &str) -> Result<StackState, CloudFormationError> {
         Ok(match self.find(stack).await? {

@@ -39,9 +39,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use aws_smithy_http_client::tls;
 
-use super::{
-    Backend, BackendError, Expected, Page, VERSION_ATTRIBUTE, Version, Versioned, check_list_query,
-};
+use super::{Backend, BackendError, Expected, Page, Version, Versioned, rules};
 use crate::config::Operation;
 use crate::cursor::Cursor;
 use crate::query::{ListQuery, project};
@@ -156,16 +154,9 @@ impl DynamoDbBackend {
         expected: &Expected,
         old: Option<&Item>,
     ) -> BackendError {
-        match old {
-            None => BackendError::NotFound(id.clone()),
-            Some(item) => match self.version(operation, item) {
-                Ok(current) => BackendError::PreconditionFailed {
-                    id: id.clone(),
-                    expected: expected.clone(),
-                    current,
-                },
-                Err(unreadable) => unreadable,
-            },
+        match old.map(|item| self.version(operation, item)).transpose() {
+            Ok(current) => rules::refusal(id, current, expected),
+            Err(unreadable) => unreadable,
         }
     }
 
@@ -244,7 +235,6 @@ impl Backend for DynamoDbBackend {
     /// A page has a cursor only when more may follow: DynamoDB returned a
     /// `LastEvaluatedKey`, or the page left matches out.
     async fn list(&self, query: &ListQuery) -> Result<Page, BackendError> {
-        check_list_query(query)?;
         let expressions = ScanExpressions::new(query.fields.as_deref(), &query.filters);
         let filtered = expressions.filter.is_some();
         let mut start_key = query
@@ -311,8 +301,8 @@ impl Backend for DynamoDbBackend {
     }
 
     async fn create_versioned(&self, new: NewRecord) -> Result<Versioned, BackendError> {
-        let mut record = new.record;
-        record.shift_remove(VERSION_ATTRIBUTE);
+        // DynamoDB enforces its item size limit itself.
+        let record = rules::record_to_create(new.record);
         let result = self
             .client
             .put_item()
@@ -344,17 +334,14 @@ impl Backend for DynamoDbBackend {
         changes: RecordChanges,
         expected: &Expected,
     ) -> Result<Versioned, BackendError> {
-        let Some(expressions) = UpdateExpressions::set(changes.fields(), versions(expected)) else {
+        let expressions = rules::sets_something(&changes)
+            .then(|| UpdateExpressions::set(changes.fields(), versions(expected)))
+            .flatten();
+        let Some(expressions) = expressions else {
             // Nothing to write: the read is the whole request, and checking
             // the version it returned is as atomic as the read.
             let current = self.get_item(id).await?;
-            if !expected.allows(current.version) {
-                return Err(BackendError::PreconditionFailed {
-                    id: id.clone(),
-                    expected: expected.clone(),
-                    current: current.version,
-                });
-            }
+            rules::check_version(id, Some(current.version), expected)?;
             return Ok(current);
         };
         let result = self
