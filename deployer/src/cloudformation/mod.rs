@@ -4,6 +4,7 @@
 //! - [`stacks`]: [`Stacks`], the engine: `plan` (a change set, described at
 //!   property level), `execute` (streaming events until the stack settles),
 //!   `discard`, `continue_update_rollback`, `describe`, `outputs`, `destroy`;
+//! - [`change_sets`]: [`PlanRequest`] and the change set calls `plan` makes;
 //! - [`changes`]: [`ChangeSetPlan`], what a deployment would change;
 //! - [`events`]: [`StackEvent`], one line each; [`event_cursor`]: the cursor
 //!   that fetches only the new ones while an operation runs;
@@ -14,6 +15,7 @@
 //! The CLI builds one `aws_sdk_cloudformation::Client`, wraps it in
 //! [`Stacks`], and prints what comes back with `Display` or serde.
 
+pub mod change_sets;
 pub mod changes;
 pub mod error;
 pub mod event_cursor;
@@ -25,6 +27,7 @@ pub mod state;
 #[cfg(test)]
 mod tests;
 
+pub use change_sets::PlanRequest;
 pub use changes::{ChangeSetKind, ChangeSetPlan, PropertyChange, ResourceChange};
 pub use error::CloudFormationError;
 pub use events::{EventSink, StackEvent};
@@ -32,5 +35,5 @@ pub use report::{
     API_URL_OUTPUT, DeployOutcome, DestroyOutcome, FailedResource, Operation, OperationFailure,
     RetainedResource, StackOutputs, StackReport,
 };
-pub use stacks::{PlanRequest, Polling, Stacks, TEMPLATE_BODY_LIMIT};
+pub use stacks::{Polling, Stacks, TEMPLATE_BODY_LIMIT};
 pub use state::StackState;
