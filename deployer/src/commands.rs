@@ -368,7 +368,9 @@ async fn diff(context: &Context, artifact: Option<&Path>) -> Result<Finished, Co
     // The change set only names the key; nothing is uploaded for a diff.
     let request = plan_request(context, &bucket.name, &zip, None).await?;
     let stacks = context.stacks();
-    let plan = stacks.plan(&request, &mut event_printer()).await?;
+    let plan = stacks
+        .settle_and_plan(&request, &mut event_printer())
+        .await?;
     if !plan.is_empty() {
         stacks.discard(&plan).await?;
     }
@@ -504,7 +506,9 @@ async fn deploy(context: &mut Context, options: &DeployOptions) -> Result<(), Co
 
     let request = plan_request(context, &bucket.name, &zip, Some(options)).await?;
     let stacks = context.stacks();
-    let plan = stacks.plan(&request, &mut event_printer()).await?;
+    let plan = stacks
+        .settle_and_plan(&request, &mut event_printer())
+        .await?;
     if plan.is_empty() {
         return context.print(&DeployReport {
             plan,

@@ -107,7 +107,7 @@ impl fmt::Display for Refused {
     }
 }
 
-/// The refused changes of `plan`: every change to the pipeline's own
+/// The refused changes of a change set: every change to the pipeline's own
 /// resources. `deployed` and `proposed` are the stack's current template and
 /// the new one (JSON), to tell which of the role's statements change.
 pub fn refusals(plan: &ChangeSetPlan, deployed: &Value, proposed: &Value) -> Vec<Refusal> {

@@ -137,7 +137,7 @@ async fn a_stack_is_created_updated_planned_again_and_destroyed() {
 
     // Create, through a change set.
     let plan = stacks
-        .plan(&PlanRequest::new(&name, template("one")), &mut Vec::new())
+        .settle_and_plan(&PlanRequest::new(&name, template("one")), &mut Vec::new())
         .await
         .unwrap();
     assert_eq!(plan.kind, ChangeSetKind::Create);
@@ -167,7 +167,7 @@ async fn a_stack_is_created_updated_planned_again_and_destroyed() {
 
     // Update one property: the plan shows exactly it.
     let plan = stacks
-        .plan(&PlanRequest::new(&name, template("two")), &mut Vec::new())
+        .settle_and_plan(&PlanRequest::new(&name, template("two")), &mut Vec::new())
         .await
         .unwrap();
     assert_eq!(plan.kind, ChangeSetKind::Update);
@@ -197,7 +197,7 @@ async fn a_stack_is_created_updated_planned_again_and_destroyed() {
 
     // The same template again: no changes, and the change set is gone.
     let plan = stacks
-        .plan(&PlanRequest::new(&name, template("two")), &mut Vec::new())
+        .settle_and_plan(&PlanRequest::new(&name, template("two")), &mut Vec::new())
         .await
         .unwrap();
     assert!(plan.is_empty(), "{plan}");
@@ -212,7 +212,7 @@ async fn a_stack_is_created_updated_planned_again_and_destroyed() {
 
     // A plan looked at and discarded (`diff`) changes nothing.
     let plan = stacks
-        .plan(&PlanRequest::new(&name, template("three")), &mut Vec::new())
+        .settle_and_plan(&PlanRequest::new(&name, template("three")), &mut Vec::new())
         .await
         .unwrap();
     assert_eq!(plan.changes.len(), 1);
@@ -277,7 +277,7 @@ async fn a_failed_creation_is_reported_explained_and_recreated() {
     let table = format!("{name}-table");
 
     let plan = stacks
-        .plan(
+        .settle_and_plan(
             &PlanRequest::new(&name, failing_template(&table)),
             &mut Vec::new(),
         )
@@ -336,7 +336,7 @@ async fn a_failed_creation_is_reported_explained_and_recreated() {
         StackState::CreationFailed
     );
     let error = stacks
-        .plan(&PlanRequest::new(&name, template("one")), &mut Vec::new())
+        .settle_and_plan(&PlanRequest::new(&name, template("one")), &mut Vec::new())
         .await
         .unwrap_err();
     assert!(
@@ -352,7 +352,7 @@ async fn a_failed_creation_is_reported_explained_and_recreated() {
 
     let mut events: Vec<StackEvent> = Vec::new();
     let plan = stacks
-        .plan(
+        .settle_and_plan(
             &PlanRequest::new(&name, template_with_table("one", Some(&table))).recreate(true),
             &mut events,
         )
@@ -388,7 +388,7 @@ async fn a_creation_plan_discarded_leaves_no_stack_behind() {
     let name = unique_stack("discarded");
 
     let plan = stacks
-        .plan(&PlanRequest::new(&name, template("one")), &mut Vec::new())
+        .settle_and_plan(&PlanRequest::new(&name, template("one")), &mut Vec::new())
         .await
         .unwrap();
     assert_eq!(plan.kind, ChangeSetKind::Create);
@@ -416,7 +416,7 @@ async fn a_template_cloudformation_refuses_is_reported_with_its_reason() {
     let broken = r#"{"Resources": {"Setting": "#;
 
     let error = stacks
-        .plan(&PlanRequest::new(&name, broken), &mut Vec::new())
+        .settle_and_plan(&PlanRequest::new(&name, broken), &mut Vec::new())
         .await
         .unwrap_err();
 

@@ -12,10 +12,10 @@ use super::changes::{ChangeSetKind, ChangeSetPlan};
 use super::error::{CloudFormationError, api_error};
 use super::event_cursor::EventCursor;
 use super::events::StackEvent;
-use super::report::Operation;
+use super::report::StackOperation;
 use super::stacks::{Stacks, stack_id_of, status_of};
 
-/// What to deploy, for [`Stacks::plan`].
+/// What to deploy, for [`Stacks::settle_and_plan`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanRequest {
     pub stack_name: String,
@@ -259,7 +259,7 @@ impl Stacks {
             .await
             .map_err(|error| api_error("DeleteStack", name, error))?;
         let mut unseen = |_: &StackEvent| {};
-        self.follow(name, id, &mut cursor, Operation::Deletion, &mut unseen)
+        self.follow(name, id, &mut cursor, StackOperation::Deletion, &mut unseen)
             .await?;
         Ok(())
     }

@@ -1,10 +1,13 @@
 //! CloudFormation, as every stack command uses it: change sets, stack
 //! events, stack states and outputs.
 //!
-//! - [`stacks`]: [`Stacks`], the engine: `plan` (a change set, described at
-//!   property level), `execute` (streaming events until the stack settles),
+//! - [`stacks`]: [`Stacks`], the engine: `settle_and_plan` (waits for the
+//!   stack, recreates it or continues its rollback as asked, then makes a
+//!   change set, described at property level), `execute` (streaming events
+//!   until the stack settles),
 //!   `discard`, `continue_update_rollback`, `describe`, `outputs`, `destroy`;
-//! - [`change_sets`]: [`PlanRequest`] and the change set calls `plan` makes;
+//! - [`change_sets`]: [`PlanRequest`] and the change set calls
+//!   `settle_and_plan` makes;
 //! - [`changes`]: [`ChangeSetPlan`], what a deployment would change;
 //! - [`events`]: [`StackEvent`], one line each; [`event_cursor`]: the cursor
 //!   that fetches only the new ones while an operation runs;
@@ -32,8 +35,8 @@ pub use changes::{ChangeSetKind, ChangeSetPlan, PropertyChange, ResourceChange};
 pub use error::CloudFormationError;
 pub use events::{EventSink, StackEvent};
 pub use report::{
-    API_URL_OUTPUT, DeployOutcome, DestroyOutcome, FailedResource, Operation, OperationFailure,
-    RetainedResource, StackOutputs, StackReport,
+    API_URL_OUTPUT, DeployOutcome, DestroyOutcome, FailedResource, OperationFailure,
+    RetainedResource, StackOperation, StackOutputs, StackReport,
 };
 pub use stacks::{Polling, Stacks, TEMPLATE_BODY_LIMIT};
 pub use state::StackState;

@@ -132,7 +132,7 @@ pub struct FailedResource {
 /// Which stack operation a failure is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Operation {
+pub enum StackOperation {
     Deployment,
     Deletion,
     RollbackContinuation,
@@ -140,7 +140,7 @@ pub enum Operation {
     Running,
 }
 
-impl Operation {
+impl StackOperation {
     /// "the deployment", to be used in a sentence.
     pub(crate) fn described(self) -> &'static str {
         match self {
@@ -157,7 +157,7 @@ impl Operation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OperationFailure {
     pub stack_name: String,
-    pub operation: Operation,
+    pub operation: StackOperation,
     /// The stack's status at the end, e.g. `ROLLBACK_COMPLETE`.
     pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -173,7 +173,7 @@ impl OperationFailure {
     /// from the events of the operation (oldest first).
     pub fn from_events(
         stack_name: &str,
-        operation: Operation,
+        operation: StackOperation,
         status: &str,
         status_reason: Option<&str>,
         events: &[StackEvent],
@@ -249,7 +249,7 @@ impl fmt::Display for OperationFailure {
         }
         match &self.next_step {
             Some(step) => write!(f, "\nNext: {step}."),
-            None if self.operation == Operation::Deployment => write!(
+            None if self.operation == StackOperation::Deployment => write!(
                 f,
                 "\nNext: CloudFormation put the stack back as it was; fix the cause above and \
                  deploy again."
@@ -440,7 +440,7 @@ mod tests {
         ];
         let failure = OperationFailure::from_events(
             "demo",
-            Operation::Deployment,
+            StackOperation::Deployment,
             "ROLLBACK_COMPLETE",
             None,
             &events,
@@ -471,7 +471,7 @@ mod tests {
         )];
         let failure = OperationFailure::from_events(
             "demo",
-            Operation::Deployment,
+            StackOperation::Deployment,
             "UPDATE_ROLLBACK_COMPLETE",
             None,
             &events,

@@ -18,8 +18,8 @@ use super::error::{CloudFormationError, api_error, is_missing_stack};
 use super::event_cursor::EventCursor;
 use super::events::{EventSink, StackEvent, rfc3339};
 use super::report::{
-    DeployOutcome, DestroyOutcome, Operation, OperationFailure, RetainedResource, StackOutputs,
-    StackReport,
+    DeployOutcome, DestroyOutcome, OperationFailure, RetainedResource, StackOperation,
+    StackOutputs, StackReport,
 };
 use super::state::{StackState, is_settled, is_success, next_step};
 
@@ -89,7 +89,7 @@ impl Stacks {
     /// first when `request.recreate` is set, and a failed update rollback
     /// continued when `request.continue_rollback` is; otherwise they are an
     /// error that says what to do.
-    pub async fn plan(
+    pub async fn settle_and_plan(
         &self,
         request: &PlanRequest,
         events: &mut dyn EventSink,
@@ -114,7 +114,7 @@ impl Stacks {
                 StackState::Updatable => ChangeSetKind::Update,
                 StackState::InProgress => {
                     let stack = found.as_ref().map(stack_id_of).unwrap_or(name);
-                    self.wait_until_settled(name, stack, Operation::Running, events)
+                    self.wait_until_settled(name, stack, StackOperation::Running, events)
                         .await?;
                     continue;
                 }
@@ -186,13 +186,13 @@ impl Stacks {
             .await
             .map_err(|error| api_error("ExecuteChangeSet", name, error))?;
         let settled = self
-            .follow(name, stack, &mut cursor, Operation::Deployment, events)
+            .follow(name, stack, &mut cursor, StackOperation::Deployment, events)
             .await?;
         let status = status_of(&settled);
         if !is_success(status) {
             return Err(failure(
                 name,
-                Operation::Deployment,
+                StackOperation::Deployment,
                 &settled,
                 cursor.seen(),
             ));
@@ -251,7 +251,7 @@ impl Stacks {
                 stack,
                 id,
                 &mut cursor,
-                Operation::RollbackContinuation,
+                StackOperation::RollbackContinuation,
                 events,
             )
             .await?;
@@ -259,7 +259,7 @@ impl Stacks {
         if status != "UPDATE_ROLLBACK_COMPLETE" {
             return Err(failure(
                 stack,
-                Operation::RollbackContinuation,
+                StackOperation::RollbackContinuation,
                 &settled,
                 cursor.seen(),
             ));
@@ -363,7 +363,7 @@ impl Stacks {
             .filter(|s| StackState::from_status(status_of(s)).is_in_progress())
         {
             let id = stack_id_of(running).to_owned();
-            self.wait_until_settled(stack, &id, Operation::Running, events)
+            self.wait_until_settled(stack, &id, StackOperation::Running, events)
                 .await?;
             found = self.find(stack).await?;
         }
@@ -403,7 +403,7 @@ impl Stacks {
         &self,
         name: &str,
         stack: &str,
-        operation: Operation,
+        operation: StackOperation,
         events: &mut dyn EventSink,
     ) -> Result<(), CloudFormationError> {
         let mut cursor = EventCursor::after_latest(&self.client, stack, name).await?;
@@ -435,10 +435,15 @@ impl Stacks {
             .await
             .map_err(|error| api_error("DeleteStack", name, error))?;
         let settled = self
-            .follow(name, stack, &mut cursor, Operation::Deletion, events)
+            .follow(name, stack, &mut cursor, StackOperation::Deletion, events)
             .await?;
         if status_of(&settled) != "DELETE_COMPLETE" {
-            return Err(failure(name, Operation::Deletion, &settled, cursor.seen()));
+            return Err(failure(
+                name,
+                StackOperation::Deletion,
+                &settled,
+                cursor.seen(),
+            ));
         }
         // CloudFormation reports a resource it keeps with a DELETE_SKIPPED
         // event instead of deleting it.
@@ -463,7 +468,7 @@ impl Stacks {
         name: &str,
         stack: &str,
         cursor: &mut EventCursor,
-        operation: Operation,
+        operation: StackOperation,
         events: &mut dyn EventSink,
     ) -> Result<Stack, CloudFormationError> {
         let deadline = Instant::now() + self.polling.timeout;
@@ -516,7 +521,7 @@ pub(super) fn stack_id_of(stack: &Stack) -> &str {
 /// The failure of an operation that ended with the stack `settled`.
 fn failure(
     name: &str,
-    operation: Operation,
+    operation: StackOperation,
     settled: &Stack,
     events: &[StackEvent],
 ) -> CloudFormationError {

@@ -197,7 +197,10 @@ async fn a_missing_stack_is_created_and_every_page_of_changes_is_read_with_value
     let request = PlanRequest::new(NAME, "Resources: {}")
         .capability("CAPABILITY_NAMED_IAM")
         .parameter("ArtifactKey", "lambda/abc.zip");
-    let plan = stacks.plan(&request, &mut nothing_to_stream).await.unwrap();
+    let plan = stacks
+        .settle_and_plan(&request, &mut nothing_to_stream)
+        .await
+        .unwrap();
 
     assert_eq!(plan.kind, ChangeSetKind::Create);
     assert_eq!(plan.stack_id.as_deref(), Some(STACK_ID));
@@ -230,7 +233,7 @@ async fn a_change_set_without_changes_is_an_empty_plan_and_is_deleted() {
         let stacks = engine(&[&describe, &create, &failed, &delete]);
 
         let plan = stacks
-            .plan(&PlanRequest::new(NAME, "{}"), &mut nothing_to_stream)
+            .settle_and_plan(&PlanRequest::new(NAME, "{}"), &mut nothing_to_stream)
             .await
             .unwrap();
 
@@ -264,7 +267,7 @@ async fn a_change_set_that_fails_for_another_reason_is_an_error_with_it() {
     let stacks = engine(&[&describe, &create, &failed, &delete]);
 
     let error = stacks
-        .plan(&PlanRequest::new(NAME, "{}"), &mut nothing_to_stream)
+        .settle_and_plan(&PlanRequest::new(NAME, "{}"), &mut nothing_to_stream)
         .await
         .unwrap_err();
 
@@ -304,7 +307,7 @@ async fn states_that_block_a_deployment_are_explained_not_acted_on() {
         let stacks = engine(&[&describe, &create]);
 
         let error = stacks
-            .plan(&PlanRequest::new(NAME, "{}"), &mut nothing_to_stream)
+            .settle_and_plan(&PlanRequest::new(NAME, "{}"), &mut nothing_to_stream)
             .await
             .unwrap_err();
 
@@ -359,7 +362,7 @@ async fn a_stack_in_progress_is_waited_for_then_updated() {
 
     let mut streamed: Vec<StackEvent> = Vec::new();
     let plan = stacks
-        .plan(&PlanRequest::new(NAME, "{}"), &mut streamed)
+        .settle_and_plan(&PlanRequest::new(NAME, "{}"), &mut streamed)
         .await
         .unwrap();
 
@@ -689,7 +692,7 @@ fn the_operations_can_run_on_any_thread() {
     let request = PlanRequest::new(NAME, "{}");
     let plan = ChangeSetPlan::from_changes(NAME, "c", ChangeSetKind::Update, &[]);
     let mut sink = nothing_to_stream;
-    send(stacks.plan(&request, &mut sink));
+    send(stacks.settle_and_plan(&request, &mut sink));
     send(stacks.execute(&plan, &mut sink));
     send(stacks.discard(&plan));
     send(stacks.continue_update_rollback(NAME, &mut sink));
