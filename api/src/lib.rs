@@ -7,7 +7,7 @@
 //!   [`preconditions`] (`If-Match`, `If-None-Match`) and [`response`] (JSON
 //!   bodies, `ETag`, `Location`, the next page's headers);
 //! - [`query`] (lists) or [`record`] (bodies and ids): input parsed once into typed values;
-//! - [`mapper`]: the resource's [`backend::Backend`], chosen at start-up from [`config`];
+//! - [`resource_map`]: the resource's [`backend::Backend`], chosen at start-up from [`config`];
 //! - [`error`]: the only place a failure becomes a status and a JSON body.
 //!
 //! [`openapi`] describes all of it at `/openapi.json` (and `/docs`).
@@ -22,16 +22,16 @@ pub mod cursor;
 pub mod error;
 pub mod lambda_path;
 pub mod logging;
-pub mod mapper;
 pub mod openapi;
 pub mod preconditions;
 pub mod query;
 pub mod record;
+pub mod resource_map;
 pub mod response;
 pub mod router;
 pub mod server;
 
 pub use config::AppConfig;
 pub use error::ApiError;
-pub use mapper::{Resource, ResourceMap};
+pub use resource_map::{ResourceMap, ServedResource};
 pub use router::router;

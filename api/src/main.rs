@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use api::backend::embedded::EmbeddedStore;
 use api::config::{BackendKind, RESOURCES_ENV};
 use api::logging::TraceRequestsLayer;
-use api::mapper::DynamoDbTarget;
+use api::resource_map::DynamoDbTarget;
 use api::{ApiError, AppConfig, ResourceMap, lambda_path, logging, router, server};
 use axum::extract::Request;
 use axum::http::HeaderValue;

@@ -17,11 +17,11 @@ use serde_json::json;
 use crate::config::Operation;
 use crate::error::ApiError;
 use crate::logging::TraceRequestsLayer;
-use crate::mapper::{Resource, ResourceMap};
 use crate::openapi::{ApiDescription, docs_response};
 use crate::preconditions::{entity_tags, if_match};
 use crate::query::ListQuery;
 use crate::record::{MAX_BODY_BYTES, NewRecord, RecordChanges, RecordId};
+use crate::resource_map::{ResourceMap, ServedResource};
 use crate::response::{add_etag, add_next_page_headers, created_location, json_response};
 
 /// Builds the application over `resources`.
@@ -185,7 +185,7 @@ fn find<'a>(
     operation: Operation,
     method: &Method,
     uri: &Uri,
-) -> Result<&'a Resource, ApiError> {
+) -> Result<&'a ServedResource, ApiError> {
     let resource = resources
         .get(name)
         .ok_or_else(|| ApiError::UnknownResource(name.to_owned()))?;

@@ -20,7 +20,7 @@ use api::backend::embedded::EmbeddedStore;
 use api::backend::memory::MemoryBackend;
 use api::backend::{Backend, VERSION_ATTRIBUTE};
 use api::record::{MAX_BODY_BYTES, NewRecord};
-use api::{Resource, ResourceMap, router};
+use api::{ResourceMap, ServedResource, router};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
@@ -69,7 +69,7 @@ async fn things(kind: Kind, seed: Vec<Value>) -> Option<Router> {
         }
     };
     Some(router(
-        ResourceMap::default().with("things", Resource::new(backend)),
+        ResourceMap::default().with("things", ServedResource::new(backend)),
     ))
 }
 

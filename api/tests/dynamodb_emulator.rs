@@ -20,7 +20,7 @@ use api::backend::dynamodb::{DynamoDbBackend, MAX_SCANS_PER_PAGE};
 use api::backend::{Backend, BackendError, Expected, Version};
 use api::query::ListQuery;
 use api::record::{NewRecord, Record, RecordChanges, RecordId};
-use api::{Resource, ResourceMap, router};
+use api::{ResourceMap, ServedResource, router};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
@@ -363,7 +363,7 @@ async fn items_other_tools_wrote_are_addressable_whatever_their_key() {
             .await
             .unwrap();
     }
-    let app = router(ResourceMap::default().with("things", Resource::new(Arc::new(backend))));
+    let app = router(ResourceMap::default().with("things", ServedResource::new(Arc::new(backend))));
 
     // In pages of one, every item ends a page: its key is the next cursor.
     let mut listed = addressing::list_all(&app, "/api/things?limit=1").await;
@@ -726,7 +726,7 @@ async fn concurrent_creates_of_one_id_succeed_once() {
     let Some((backend, _, calls)) = fresh_table("race").await else {
         return;
     };
-    let app = router(ResourceMap::default().with("users", Resource::new(Arc::new(backend))));
+    let app = router(ResourceMap::default().with("users", ServedResource::new(Arc::new(backend))));
     let attempts = (0..100).map(|attempt| {
         let app = app.clone();
         tokio::spawn(async move {

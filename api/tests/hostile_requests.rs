@@ -11,7 +11,7 @@
 #![allow(clippy::unwrap_used)] // a test that cannot go on should panic, loudly
 
 use api::backend::embedded::EmbeddedStore;
-use api::mapper::DynamoDbTarget;
+use api::resource_map::DynamoDbTarget;
 use api::{AppConfig, ResourceMap, router};
 use axum::Router;
 use axum::body::Body;

@@ -13,10 +13,10 @@ use std::sync::Arc;
 use api::backend::embedded::EmbeddedStore;
 use api::backend::memory::MemoryBackend;
 use api::backend::{Backend, BackendError, Expected, Page, Versioned};
-use api::mapper::DynamoDbTarget;
 use api::query::ListQuery;
 use api::record::{NewRecord, RecordChanges, RecordId};
-use api::{AppConfig, Resource, ResourceMap, router};
+use api::resource_map::DynamoDbTarget;
+use api::{AppConfig, ResourceMap, ServedResource, router};
 use async_trait::async_trait;
 use axum::Router;
 use axum::body::Body;
@@ -45,7 +45,7 @@ fn app_with_things(count: usize) -> Router {
         .unwrap()
     });
     let backend = Arc::new(MemoryBackend::with_records(records).unwrap());
-    router(ResourceMap::default().with("things", Resource::new(backend)))
+    router(ResourceMap::default().with("things", ServedResource::new(backend)))
 }
 
 struct Reply {
@@ -727,7 +727,8 @@ impl Backend for BrokenBackend {
 
 #[tokio::test]
 async fn internal_errors_are_500_with_the_request_id_and_no_internals() {
-    let app = router(ResourceMap::default().with("broken", Resource::new(Arc::new(BrokenBackend))));
+    let app =
+        router(ResourceMap::default().with("broken", ServedResource::new(Arc::new(BrokenBackend))));
     let request = Request::builder()
         .uri("/api/broken/x")
         .header("x-request-id", "req-42")
@@ -754,7 +755,8 @@ async fn internal_errors_are_500_with_the_request_id_and_no_internals() {
 
 #[tokio::test]
 async fn an_unavailable_store_is_503_with_retry_after() {
-    let app = router(ResourceMap::default().with("broken", Resource::new(Arc::new(BrokenBackend))));
+    let app =
+        router(ResourceMap::default().with("broken", ServedResource::new(Arc::new(BrokenBackend))));
     let reply = get(&app, "/api/broken").await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(reply.header("retry-after"), Some("2"));

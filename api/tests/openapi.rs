@@ -15,10 +15,10 @@ use std::sync::Arc;
 use api::backend::embedded::EmbeddedStore;
 use api::backend::memory::MemoryBackend;
 use api::config::Operation;
-use api::mapper::DynamoDbTarget;
 use api::openapi::{API_KEY_SCHEME, ID_PATTERN, OPENAPI_VERSION, SERVER_URL, document};
 use api::record::{MAX_BODY_BYTES, MAX_ID_CHARS, RecordId};
-use api::{AppConfig, Resource, ResourceMap, router};
+use api::resource_map::DynamoDbTarget;
+use api::{AppConfig, ResourceMap, ServedResource, router};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
@@ -41,12 +41,12 @@ fn repository_resources() -> ResourceMap {
 
 /// `things` allowing everything (`ttl` protected), `audit` read-only, `inbox` create-only.
 fn mixed_resources() -> ResourceMap {
-    let resource = |operations: Vec<Operation>| Resource {
+    let resource = |operations: Vec<Operation>| ServedResource {
         backend: Arc::new(MemoryBackend::with_records(Vec::new()).unwrap()),
         operations,
         protected: Vec::new(),
     };
-    let things = Resource {
+    let things = ServedResource {
         protected: vec!["ttl".to_owned()],
         ..resource(Operation::all())
     };

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use api::AppConfig;
 use api::config::BackendKind;
-use api::mapper::MapperError;
 use api::record::NewRecord;
+use api::resource_map::ResourceMapError;
 use serde::Serialize;
 use thiserror::Error;
 
@@ -51,7 +51,7 @@ pub enum CommandError {
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
     #[error(transparent)]
-    Mapper(#[from] MapperError),
+    Mapper(#[from] ResourceMapError),
     #[error(transparent)]
     PipelineBuild(#[from] PipelineBuildError),
     #[error(

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use api::AppConfig;
 use api::config::ConfigError;
-use api::mapper::read_seed;
 use api::record::NewRecord;
+use api::resource_map::read_seed;
 use thiserror::Error;
 
 use crate::settings::{Problem, StackSettings};

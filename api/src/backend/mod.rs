@@ -1,7 +1,7 @@
 //! The storage interface every resource is served through.
 //!
 //! A [`Backend`] stores the records of one resource. The HTTP layer holds each
-//! as an `Arc<dyn Backend>` chosen at start-up by the mapper, so adding a data
+//! as an `Arc<dyn Backend>` chosen at start-up by the resource map, so adding a data
 //! source means implementing this trait, not touching a handler.
 //!
 //! Every record has a [`Version`], for optimistic concurrency: the HTTP layer

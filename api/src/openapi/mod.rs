@@ -17,9 +17,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use crate::config::Operation;
-use crate::mapper::ResourceMap;
 use crate::preconditions::MAX_ENTITY_TAGS;
 use crate::record::MAX_BODY_BYTES;
+use crate::resource_map::ResourceMap;
 use crate::response::json_response;
 
 mod components;
@@ -206,7 +206,7 @@ impl Gateway {
 }
 
 /// What a tag says of its resource: where it lives, what it allows.
-fn tag_description(name: &str, resource: &crate::mapper::Resource) -> String {
+fn tag_description(name: &str, resource: &crate::resource_map::ServedResource) -> String {
     let operations = [
         (Operation::List, "list"),
         (Operation::Get, "get"),

@@ -696,7 +696,7 @@ async fn each_operation_calls_only_the_actions_its_role_is_granted() {
     use tower::ServiceExt as _;
 
     use crate::config::Operation;
-    use crate::mapper::{Resource, ResourceMap};
+    use crate::resource_map::{ResourceMap, ServedResource};
 
     // At version 1, so `If-Match: "1"` holds.
     let item = || versioned_item(&record(r#"{"id":"a","n":1}"#), Version::CREATED);
@@ -735,8 +735,9 @@ async fn each_operation_calls_only_the_actions_its_role_is_granted() {
                 .build()
         });
         let backend = mocked(&[&get, &put, &update, &delete, &scan]);
-        let app =
-            crate::router(ResourceMap::default().with("users", Resource::new(Arc::new(backend))));
+        let app = crate::router(
+            ResourceMap::default().with("users", ServedResource::new(Arc::new(backend))),
+        );
         for (_, method, uri, body) in requests.iter().filter(|r| r.0 == operation) {
             for if_match in [None, Some("\"1\"")] {
                 let mut request = Request::builder().method(*method).uri(*uri);

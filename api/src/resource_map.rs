@@ -1,4 +1,5 @@
-//! The mapper: each resource name to the backend that stores it.
+//! The resource map (the product's "mapper"): each resource name to the
+//! backend that stores it.
 //!
 //! Built once at start-up from [`AppConfig`] and a [`DynamoDbTarget`] saying
 //! where `dynamodb` resources live in this process (real DynamoDB, or the
@@ -22,14 +23,14 @@ use crate::record::{InvalidBody, NewRecord, Record, check_protected};
 
 /// A served resource: its backend and what clients may do with it.
 #[derive(Debug, Clone)]
-pub struct Resource {
+pub struct ServedResource {
     pub backend: Arc<dyn Backend>,
     pub operations: Vec<Operation>,
     /// Attributes clients may not write (app.yaml's `protected:`).
     pub protected: Vec<String>,
 }
 
-impl Resource {
+impl ServedResource {
     /// A resource allowing every operation, protecting only the API's own attributes.
     pub fn new(backend: Arc<dyn Backend>) -> Self {
         Self {
@@ -54,7 +55,7 @@ impl Resource {
 /// an API key in front of them (which only the OpenAPI document states).
 #[derive(Debug, Clone, Default)]
 pub struct ResourceMap {
-    resources: HashMap<String, Resource>,
+    resources: HashMap<String, ServedResource>,
     api_key_required: bool,
 }
 
@@ -76,7 +77,7 @@ pub enum DynamoDbTarget {
 
 /// Why a resource could not be set up.
 #[derive(Debug, Error)]
-pub enum MapperError {
+pub enum ResourceMapError {
     #[error(
         "resource `{resource}` uses backend `{backend}`, which this process was not given \
          a target for"
@@ -112,7 +113,10 @@ pub enum MapperError {
 
 impl ResourceMap {
     /// Sets up every resource of `config`, `dynamodb` ones on `dynamodb`.
-    pub fn from_config(config: &AppConfig, dynamodb: &DynamoDbTarget) -> Result<Self, MapperError> {
+    pub fn from_config(
+        config: &AppConfig,
+        dynamodb: &DynamoDbTarget,
+    ) -> Result<Self, ResourceMapError> {
         let mut map = Self::default().requiring_api_key(config.api_key);
         for (name, declared) in &config.resources {
             let seed = || match config.seed_path(declared) {
@@ -122,7 +126,7 @@ impl ResourceMap {
             let backend: Arc<dyn Backend> = match (declared.backend, dynamodb) {
                 (BackendKind::Memory, _) => {
                     Arc::new(MemoryBackend::with_records(seed()?).map_err(|source| {
-                        MapperError::MemorySeed {
+                        ResourceMapError::MemorySeed {
                             resource: name.clone(),
                             source,
                         }
@@ -138,14 +142,14 @@ impl ResourceMap {
                 #[cfg(feature = "embedded-store")]
                 (BackendKind::Dynamodb, DynamoDbTarget::Embedded(store)) => {
                     Arc::new(store.resource(name, seed()?).map_err(|source| {
-                        MapperError::EmbeddedStore {
+                        ResourceMapError::EmbeddedStore {
                             resource: name.clone(),
                             source,
                         }
                     })?)
                 }
                 (backend @ BackendKind::Dynamodb, DynamoDbTarget::Unavailable) => {
-                    return Err(MapperError::BackendUnavailable {
+                    return Err(ResourceMapError::BackendUnavailable {
                         resource: name.clone(),
                         backend,
                     });
@@ -153,7 +157,7 @@ impl ResourceMap {
             };
             map = map.with(
                 name,
-                Resource {
+                ServedResource {
                     backend,
                     operations: declared.operations.clone(),
                     protected: declared.protected.clone(),
@@ -164,7 +168,7 @@ impl ResourceMap {
     }
 
     /// Adds (or replaces) a resource; for building maps in code and tests.
-    pub fn with(mut self, name: &str, resource: Resource) -> Self {
+    pub fn with(mut self, name: &str, resource: ServedResource) -> Self {
         self.resources.insert(name.to_owned(), resource);
         self
     }
@@ -180,7 +184,7 @@ impl ResourceMap {
         self.api_key_required
     }
 
-    pub fn get(&self, name: &str) -> Option<&Resource> {
+    pub fn get(&self, name: &str) -> Option<&ServedResource> {
         self.resources.get(name)
     }
 
@@ -193,13 +197,13 @@ impl ResourceMap {
 }
 
 /// Reads a seed file: a JSON array of records, each valid as a create body.
-pub fn read_seed(resource: &str, path: &Path) -> Result<Vec<NewRecord>, MapperError> {
-    let invalid = |reason: String| MapperError::SeedInvalid {
+pub fn read_seed(resource: &str, path: &Path) -> Result<Vec<NewRecord>, ResourceMapError> {
+    let invalid = |reason: String| ResourceMapError::SeedInvalid {
         resource: resource.to_owned(),
         path: path.to_owned(),
         reason,
     };
-    let bytes = std::fs::read(path).map_err(|source| MapperError::SeedRead {
+    let bytes = std::fs::read(path).map_err(|source| ResourceMapError::SeedRead {
         resource: resource.to_owned(),
         path: path.to_owned(),
         source,
