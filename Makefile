@@ -61,9 +61,11 @@ test: fmt clippy lint openapi-lint schemathesis clients unit ## Everything CI ru
 fmt:
 	cargo fmt --all -- --check
 
-# The second run checks the api as the Lambda zip builds it.
+# The second run checks the api as the Lambda zip builds it, the third as the
+# deployer and the benchmarks use it (no server).
 clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p api --no-default-features --features server -- -D warnings
 	cargo clippy -p api --no-default-features -- -D warnings
 
 # cfn-lint with every rule, informational ones included, must report nothing;
@@ -138,7 +140,7 @@ $(TEST_TOOLS): tools/requirements-test.txt | $(VENV)/bin/python
 
 lambda: $(CARGO_LAMBDA) ## Build the Lambda zip (LAMBDA_ARCH=arm64|x86_64) into target/lambda/api/bootstrap.zip
 	rustup target list --installed | grep -qx $(LAMBDA_TARGET) || rustup target add $(LAMBDA_TARGET)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --profile lambda $(CARGO_LAMBDA_ARCH) --output-format zip -p api --no-default-features --include infra/seed
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --profile lambda $(CARGO_LAMBDA_ARCH) --output-format zip -p api --no-default-features --features server --include infra/seed
 	@ls -l target/lambda/api/bootstrap.zip
 
 $(VENV)/bin/python:

@@ -19,19 +19,29 @@
 pub mod backend;
 pub mod config;
 pub mod cursor;
+#[cfg(feature = "server")]
 pub mod error;
+#[cfg(feature = "server")]
 pub mod lambda_path;
+#[cfg(feature = "server")]
 pub mod logging;
+#[cfg(feature = "server")]
 pub mod openapi;
+#[cfg(feature = "server")]
 pub mod preconditions;
 pub mod query;
 pub mod record;
 pub mod resource_map;
+#[cfg(feature = "server")]
 pub mod response;
+#[cfg(feature = "server")]
 pub mod router;
+#[cfg(feature = "server")]
 pub mod server;
 
 pub use config::AppConfig;
+#[cfg(feature = "server")]
 pub use error::ApiError;
 pub use resource_map::{ResourceMap, ServedResource};
+#[cfg(feature = "server")]
 pub use router::router;

@@ -16,7 +16,7 @@ use std::borrow::Borrow;
 use std::fmt;
 
 use async_trait::async_trait;
-use axum::body::Bytes;
+use bytes::Bytes;
 use thiserror::Error;
 
 use crate::cursor::Cursor;

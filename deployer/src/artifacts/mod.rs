@@ -191,6 +191,8 @@ pub fn build_arguments(arch: Arch) -> Vec<String> {
         "--package",
         LAMBDA_PACKAGE,
         "--no-default-features",
+        "--features",
+        "server",
         "--include",
         SEED_DIR,
         "--lambda-dir",
@@ -495,7 +497,8 @@ mod tests {
         assert_eq!(
             joined(Arch::Arm64),
             "lambda build --profile lambda --arm64 --output-format zip --package api \
-             --no-default-features --include infra/seed --lambda-dir target/lambda"
+             --no-default-features --features server --include infra/seed --lambda-dir \
+             target/lambda"
         );
         assert!(joined(Arch::X86_64).contains(" --x86-64 "));
     }

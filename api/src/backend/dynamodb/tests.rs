@@ -684,6 +684,7 @@ fn filtered_scans_grow_with_the_match_rate() {
     check(100, usize::MAX - 1, 0, MAX_ITEMS_PER_FILTERED_SCAN);
 }
 
+#[cfg(feature = "server")]
 /// Every variant of each operation, sent through the router to a table whose
 /// every call succeeds, calls only the actions [`item_actions`] declares for
 /// that operation; together they call every declared action. This is what
