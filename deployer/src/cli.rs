@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::logs::Since;
+
 /// Deploys the CRUD API to AWS — API Gateway, Lambda, DynamoDB and a CodeBuild
 /// pipeline — from one app declaration (infra/app.yaml), through CloudFormation
 /// change sets.
@@ -46,15 +48,17 @@ pub struct GlobalOptions {
     /// Named AWS profile from ~/.aws/config; overrides AWS_PROFILE.
     #[arg(long, global = true)]
     pub profile: Option<String>,
-    /// `human` for people, `json` for scripts (diff, deploy and status).
+    /// `human` for people, `json` for scripts: one document, or for `logs`
+    /// and `pipeline logs` one JSON object per log event and line.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
     /// Print each AWS call on stderr as it completes: service, operation,
     /// HTTP status, duration. Never a request's or response's contents.
     #[arg(long, short = 'v', global = true)]
     pub verbose: bool,
-    /// How often to poll CloudFormation, in milliseconds (default 2000; an
-    /// emulator answers at once, so its tests use less).
+    /// How often to poll CloudFormation, and CloudWatch Logs and CodeBuild
+    /// when following logs, in milliseconds (default 2000; an emulator
+    /// answers at once, so its tests use less).
     #[arg(long, global = true, env = "DEPLOYER_POLL_INTERVAL_MS", hide = true)]
     pub poll_interval_ms: Option<u64>,
 }
@@ -95,6 +99,14 @@ pub enum Command {
     /// Stack status, outputs, recent events and the last pipeline builds.
     #[command(alias = "outputs")]
     Status,
+    /// The deployed API's log lines (CloudWatch Logs): one line per request
+    /// with its time, status, method, path, latency and request id, and
+    /// Lambda's lines around each invocation.
+    ///
+    /// A client that got `internal error (request id …)` or an
+    /// `x-request-id` header: `deployer logs --request-id …` shows that
+    /// request's lines and every line of the invocation that served it.
+    Logs(LogsOptions),
     /// The CodeBuild pipeline.
     #[command(subcommand)]
     Pipeline(PipelineCommand),
@@ -115,6 +127,27 @@ pub struct ArtifactOptions {
     /// one with cargo-lambda.
     #[arg(long)]
     pub artifact: Option<PathBuf>,
+}
+
+/// Which log lines `logs` prints.
+#[derive(Debug, Clone, Args)]
+pub struct LogsOptions {
+    /// How far back to look: 30s, 10m, 2h, 1d.
+    #[arg(long, default_value = "10m", value_name = "AGE")]
+    pub since: Since,
+    /// Keep printing new lines as they arrive, until Ctrl-C.
+    #[arg(long, short = 'f', conflicts_with = "request_id")]
+    pub follow: bool,
+    /// Only this request's lines, and those of the Lambda invocation that
+    /// served it: the `x-request-id` a client got back (a Lambda
+    /// `RequestId` works too).
+    #[arg(long, value_name = "ID")]
+    pub request_id: Option<String>,
+    /// Only failures: requests answered 500 or more, `ERROR` lines, and
+    /// anything the function printed that is not a log line of the API's
+    /// nor Lambda's START/END/REPORT (a panic, a timeout).
+    #[arg(long, conflicts_with = "request_id")]
+    pub errors: bool,
 }
 
 /// How long to wait for CloudFormation.
@@ -195,6 +228,33 @@ mod tests {
         assert!(matches!(cli.command, Command::Status));
         assert_eq!(cli.global.output, OutputFormat::Json);
         assert!(!cli.global.verbose);
+    }
+
+    #[test]
+    fn logs_look_ten_minutes_back_unless_told() {
+        let cli = Cli::try_parse_from(["deployer", "logs"]).unwrap();
+        let Command::Logs(options) = cli.command else {
+            panic!("not logs");
+        };
+        assert_eq!(options.since.to_string(), "10m");
+        assert!(!options.follow && !options.errors);
+        assert_eq!(options.request_id, None);
+
+        let cli =
+            Cli::try_parse_from(["deployer", "logs", "--since", "2h", "--errors", "-f"]).unwrap();
+        let Command::Logs(options) = cli.command else {
+            panic!("not logs");
+        };
+        assert_eq!(options.since.to_string(), "2h");
+        assert!(options.follow && options.errors);
+
+        for wrong in [
+            &["deployer", "logs", "--since", "10"][..],
+            &["deployer", "logs", "--request-id", "x", "--follow"],
+            &["deployer", "logs", "--request-id", "x", "--errors"],
+        ] {
+            assert!(Cli::try_parse_from(wrong).is_err(), "{wrong:?}");
+        }
     }
 
     #[test]
