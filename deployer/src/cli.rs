@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::logs::Since;
+use crate::pipeline_log::BuildChoice;
 
 /// Deploys the CRUD API to AWS — API Gateway, Lambda, DynamoDB and a CodeBuild
 /// pipeline — from one app declaration (infra/app.yaml), through CloudFormation
@@ -198,8 +199,16 @@ pub enum PipelineCommand {
         #[command(flatten)]
         wait: WaitOptions,
     },
-    /// Where the last build's log is.
-    Logs,
+    /// Print a build's log, the last build's unless --build says which, and
+    /// follow it until the build ends; exits non-zero unless it succeeded.
+    Logs {
+        /// The build: its id (`project:uuid`) or its number (`#12`, as
+        /// `deployer status` lists them).
+        #[arg(long, value_name = "BUILD", default_value = "last", value_parser = parse_build_choice)]
+        build: BuildChoice,
+        #[command(flatten)]
+        wait: WaitOptions,
+    },
     /// Store a new GitHub token for the pipeline (rotation): the secret
     /// `stack.pipeline.github_token_secret` gets it, in the form CodeBuild
     /// reads, and the next build uses it. No deploy is needed.
@@ -209,6 +218,15 @@ pub enum PipelineCommand {
         #[arg(long)]
         github_token_file: Option<PathBuf>,
     },
+}
+
+/// `last`, or what [`BuildChoice`] reads.
+fn parse_build_choice(text: &str) -> Result<BuildChoice, String> {
+    if text == "last" {
+        Ok(BuildChoice::Last)
+    } else {
+        text.parse()
+    }
 }
 
 #[cfg(test)]
@@ -255,6 +273,23 @@ mod tests {
         ] {
             assert!(Cli::try_parse_from(wrong).is_err(), "{wrong:?}");
         }
+    }
+
+    #[test]
+    fn pipeline_logs_take_the_last_build_unless_told() {
+        let build = |args: &[&str]| match Cli::try_parse_from(args).unwrap().command {
+            Command::Pipeline(PipelineCommand::Logs { build, .. }) => build,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(build(&["deployer", "pipeline", "logs"]), BuildChoice::Last);
+        assert_eq!(
+            build(&["deployer", "pipeline", "logs", "--build", "#7"]),
+            BuildChoice::Number(7)
+        );
+        assert_eq!(
+            build(&["deployer", "pipeline", "logs", "--build", "p:1"]),
+            BuildChoice::Id("p:1".to_owned())
+        );
     }
 
     #[test]

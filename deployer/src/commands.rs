@@ -31,6 +31,7 @@ use crate::diagnosis::FailedCalls;
 use crate::logs::{FunctionLogs, LogEvent, LogsError, Selection};
 use crate::pipeline::{self, FollowOptions, PhaseReport, PipelineError};
 use crate::pipeline_build::{self, Freshness, PipelineBuildError, Refused};
+use crate::pipeline_log::{self, BuildChoice, BuildLogError};
 use crate::seed::{self, Backoff, SeedError, TableSeed, TableSeedReport};
 use crate::settings::StackSettings;
 use crate::template::{self, TemplateError};
@@ -60,6 +61,8 @@ pub enum CommandError {
     PipelineBuild(#[from] PipelineBuildError),
     #[error(transparent)]
     Logs(#[from] LogsError),
+    #[error(transparent)]
+    BuildLog(#[from] BuildLogError),
     #[error(
         "refusing to {action} without confirmation: there is no terminal to ask on; \
          pass --yes to {action} anyway"
@@ -805,11 +808,7 @@ async fn pipeline(context: &Context, command: PipelineCommand) -> Result<Finishe
                 Finished::Failure
             })
         }
-        PipelineCommand::Logs => {
-            let project = build_project(context).await?;
-            context.print(&pipeline::log_location(&context.codebuild(), &project).await?)?;
-            Ok(Finished::Success)
-        }
+        PipelineCommand::Logs { build, wait } => pipeline_logs(context, build, &wait).await,
         // Needs no stack: the secret is the declaration's, and the next
         // build reads it.
         PipelineCommand::Token { github_token_file } => {
@@ -824,6 +823,50 @@ async fn pipeline(context: &Context, command: PipelineCommand) -> Result<Finishe
             Ok(Finished::Success)
         }
     }
+}
+
+/// `pipeline logs`: the chosen build's log on stdout, followed to the
+/// build's end; its outcome on stderr, and as the exit status.
+async fn pipeline_logs(
+    context: &Context,
+    choice: BuildChoice,
+    wait: &WaitOptions,
+) -> Result<Finished, CommandError> {
+    let codebuild = context.codebuild();
+    let build_id = match choice {
+        // A build id names its project: no stack needed.
+        BuildChoice::Id(id) => id,
+        BuildChoice::Last => {
+            pipeline::last_build_id(&codebuild, &build_project(context).await?).await?
+        }
+        BuildChoice::Number(number) => {
+            let project = build_project(context).await?;
+            pipeline::build_id_by_number(&codebuild, &project, number).await?
+        }
+    };
+    eprintln!("build {build_id}:");
+    let options = FollowOptions {
+        poll_interval: context.polling.interval,
+        timeout: wait.timeout(),
+    };
+    let mut print = |event: &LogEvent| {
+        let text = event.message.trim_end_matches(['\n', '\r']).to_owned();
+        context.print_event(event, Some(text))
+    };
+    let outcome = pipeline_log::follow(
+        &codebuild,
+        &context.cloudwatchlogs(),
+        &build_id,
+        &options,
+        &mut print,
+    )
+    .await?;
+    eprintln!("{outcome}");
+    Ok(if outcome.succeeded {
+        Finished::Success
+    } else {
+        Finished::Failure
+    })
 }
 
 /// `logs`: the function's log group, from the stack's outputs.

@@ -10,7 +10,8 @@
 //! - [`bootstrap`]: the artifact bucket and the GitHub token secret;
 //! - [`seed`]: seed files into the deployed tables;
 //! - [`logs`]: the deployed function's log lines, a request's found by its id;
-//! - [`pipeline`]: the CodeBuild project's builds;
+//! - [`pipeline`]: the CodeBuild project's builds; [`pipeline_log`]: a
+//!   build's log, followed to the build's end;
 //! - [`pipeline_build`]: what a deploy from the pipeline's own build may
 //!   change, and whether its commit is still the branch tip;
 //! - [`cli`]: the command line; [`commands`]: the only place these meet;
@@ -27,6 +28,7 @@ pub mod diagnosis;
 pub mod logs;
 pub mod pipeline;
 pub mod pipeline_build;
+pub mod pipeline_log;
 pub mod seed;
 pub mod settings;
 pub mod template;
