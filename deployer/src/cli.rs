@@ -154,7 +154,8 @@ pub struct LogsOptions {
 /// How long to wait for CloudFormation.
 #[derive(Debug, Clone, Args)]
 pub struct WaitOptions {
-    /// Give up waiting after this many seconds (the stack operation goes on).
+    /// Give up waiting after this many seconds (what is waited for goes on:
+    /// the stack operation, the build).
     #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
     pub timeout: u64,
 }
