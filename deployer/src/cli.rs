@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::logs::Since;
+use crate::pipeline_log::BuildChoice;
+
 /// Deploys the CRUD API to AWS — API Gateway, Lambda, DynamoDB and a CodeBuild
 /// pipeline — from one app declaration (infra/app.yaml), through CloudFormation
 /// change sets.
@@ -46,15 +49,17 @@ pub struct GlobalOptions {
     /// Named AWS profile from ~/.aws/config; overrides AWS_PROFILE.
     #[arg(long, global = true)]
     pub profile: Option<String>,
-    /// `human` for people, `json` for scripts (diff, deploy and status).
+    /// `human` for people, `json` for scripts: one document, or for `logs`
+    /// and `pipeline logs` one JSON object per log event and line.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
     /// Print each AWS call on stderr as it completes: service, operation,
     /// HTTP status, duration. Never a request's or response's contents.
     #[arg(long, short = 'v', global = true)]
     pub verbose: bool,
-    /// How often to poll CloudFormation, in milliseconds (default 2000; an
-    /// emulator answers at once, so its tests use less).
+    /// How often to poll CloudFormation, and CloudWatch Logs and CodeBuild
+    /// when following logs, in milliseconds (default 2000; an emulator
+    /// answers at once, so its tests use less).
     #[arg(long, global = true, env = "DEPLOYER_POLL_INTERVAL_MS", hide = true)]
     pub poll_interval_ms: Option<u64>,
 }
@@ -95,6 +100,14 @@ pub enum Command {
     /// Stack status, outputs, recent events and the last pipeline builds.
     #[command(alias = "outputs")]
     Status,
+    /// The deployed API's log lines (CloudWatch Logs): one line per request
+    /// with its time, status, method, path, latency and request id, and
+    /// Lambda's lines around each invocation.
+    ///
+    /// A client that got `internal error (request id …)` or an
+    /// `x-request-id` header: `deployer logs --request-id …` shows that
+    /// request's lines and every line of the invocation that served it.
+    Logs(LogsOptions),
     /// The CodeBuild pipeline.
     #[command(subcommand)]
     Pipeline(PipelineCommand),
@@ -117,10 +130,32 @@ pub struct ArtifactOptions {
     pub artifact: Option<PathBuf>,
 }
 
+/// Which log lines `logs` prints.
+#[derive(Debug, Clone, Args)]
+pub struct LogsOptions {
+    /// How far back to look: 30s, 10m, 2h, 1d.
+    #[arg(long, default_value = "10m", value_name = "AGE")]
+    pub since: Since,
+    /// Keep printing new lines as they arrive, until Ctrl-C.
+    #[arg(long, short = 'f', conflicts_with = "request_id")]
+    pub follow: bool,
+    /// Only this request's lines, and those of the Lambda invocation that
+    /// served it: the `x-request-id` a client got back (a Lambda
+    /// `RequestId` works too).
+    #[arg(long, value_name = "ID")]
+    pub request_id: Option<String>,
+    /// Only failures: requests answered 500 or more, `ERROR` lines, and
+    /// anything the function printed that is not a log line of the API's
+    /// nor Lambda's START/END/REPORT (a panic, a timeout).
+    #[arg(long, conflicts_with = "request_id")]
+    pub errors: bool,
+}
+
 /// How long to wait for CloudFormation.
 #[derive(Debug, Clone, Args)]
 pub struct WaitOptions {
-    /// Give up waiting after this many seconds (the stack operation goes on).
+    /// Give up waiting after this many seconds (what is waited for goes on:
+    /// the stack operation, the build).
     #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
     pub timeout: u64,
 }
@@ -165,8 +200,16 @@ pub enum PipelineCommand {
         #[command(flatten)]
         wait: WaitOptions,
     },
-    /// Where the last build's log is.
-    Logs,
+    /// Print a build's log, the last build's unless --build says which, and
+    /// follow it until the build ends; exits non-zero unless it succeeded.
+    Logs {
+        /// The build: its id (`project:uuid`) or its number (`#12`, as
+        /// `deployer status` lists them).
+        #[arg(long, value_name = "BUILD", default_value = "last", value_parser = parse_build_choice)]
+        build: BuildChoice,
+        #[command(flatten)]
+        wait: WaitOptions,
+    },
     /// Store a new GitHub token for the pipeline (rotation): the secret
     /// `stack.pipeline.github_token_secret` gets it, in the form CodeBuild
     /// reads, and the next build uses it. No deploy is needed.
@@ -176,6 +219,15 @@ pub enum PipelineCommand {
         #[arg(long)]
         github_token_file: Option<PathBuf>,
     },
+}
+
+/// `last`, or what [`BuildChoice`] reads.
+fn parse_build_choice(text: &str) -> Result<BuildChoice, String> {
+    if text == "last" {
+        Ok(BuildChoice::Last)
+    } else {
+        text.parse()
+    }
 }
 
 #[cfg(test)]
@@ -195,6 +247,50 @@ mod tests {
         assert!(matches!(cli.command, Command::Status));
         assert_eq!(cli.global.output, OutputFormat::Json);
         assert!(!cli.global.verbose);
+    }
+
+    #[test]
+    fn logs_look_ten_minutes_back_unless_told() {
+        let cli = Cli::try_parse_from(["deployer", "logs"]).unwrap();
+        let Command::Logs(options) = cli.command else {
+            panic!("not logs");
+        };
+        assert_eq!(options.since.to_string(), "10m");
+        assert!(!options.follow && !options.errors);
+        assert_eq!(options.request_id, None);
+
+        let cli =
+            Cli::try_parse_from(["deployer", "logs", "--since", "2h", "--errors", "-f"]).unwrap();
+        let Command::Logs(options) = cli.command else {
+            panic!("not logs");
+        };
+        assert_eq!(options.since.to_string(), "2h");
+        assert!(options.follow && options.errors);
+
+        for wrong in [
+            &["deployer", "logs", "--since", "10"][..],
+            &["deployer", "logs", "--request-id", "x", "--follow"],
+            &["deployer", "logs", "--request-id", "x", "--errors"],
+        ] {
+            assert!(Cli::try_parse_from(wrong).is_err(), "{wrong:?}");
+        }
+    }
+
+    #[test]
+    fn pipeline_logs_take_the_last_build_unless_told() {
+        let build = |args: &[&str]| match Cli::try_parse_from(args).unwrap().command {
+            Command::Pipeline(PipelineCommand::Logs { build, .. }) => build,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(build(&["deployer", "pipeline", "logs"]), BuildChoice::Last);
+        assert_eq!(
+            build(&["deployer", "pipeline", "logs", "--build", "#7"]),
+            BuildChoice::Number(7)
+        );
+        assert_eq!(
+            build(&["deployer", "pipeline", "logs", "--build", "p:1"]),
+            BuildChoice::Id("p:1".to_owned())
+        );
     }
 
     #[test]

@@ -7,8 +7,9 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use api::AppConfig;
 use api::config::BackendKind;
@@ -19,14 +20,18 @@ use thiserror::Error;
 
 use crate::artifacts::{self, ArtifactError, LambdaZip};
 use crate::bootstrap::{self, ArtifactBucket, BootstrapError, TokenSource};
-use crate::cli::{Cli, Command, DeployOptions, OutputFormat, PipelineCommand, WaitOptions};
+use crate::cli::{
+    Cli, Command, DeployOptions, LogsOptions, OutputFormat, PipelineCommand, WaitOptions,
+};
 use crate::cloudformation::{
     ChangeSetPlan, CloudFormationError, DeployOutcome, PlanRequest, Polling, StackEvent, Stacks,
 };
 use crate::declaration::{Declaration, DeclarationError};
 use crate::diagnosis::FailedCalls;
+use crate::logs::{FunctionLogs, LogEvent, LogsError, Selection};
 use crate::pipeline::{self, FollowOptions, PhaseReport, PipelineError};
 use crate::pipeline_build::{self, Freshness, PipelineBuildError, Refused};
+use crate::pipeline_log::{self, BuildChoice, BuildLogError};
 use crate::seed::{self, Backoff, SeedError, TableSeed, TableSeedReport};
 use crate::settings::StackSettings;
 use crate::template::{self, TemplateError};
@@ -54,6 +59,10 @@ pub enum CommandError {
     Mapper(#[from] ResourceMapError),
     #[error(transparent)]
     PipelineBuild(#[from] PipelineBuildError),
+    #[error(transparent)]
+    Logs(#[from] LogsError),
+    #[error(transparent)]
+    BuildLog(#[from] BuildLogError),
     #[error(
         "refusing to {action} without confirmation: there is no terminal to ask on; \
          pass --yes to {action} anyway"
@@ -170,6 +179,10 @@ impl Context {
         client!(self, aws_sdk_iam)
     }
 
+    fn cloudwatchlogs(&self) -> aws_sdk_cloudwatchlogs::Client {
+        client!(self, aws_sdk_cloudwatchlogs)
+    }
+
     /// S3 as `artifacts::s3_client` configures it (path-style addressing for
     /// an emulator), plus the interceptor.
     fn s3(&self) -> aws_sdk_s3::Client {
@@ -192,6 +205,27 @@ impl Context {
             ),
         }
         Ok(())
+    }
+
+    /// Prints a log event on stdout as it comes: its text (`human`, or
+    /// nothing when that is `None`), or the event as one line of JSON.
+    /// Breaks once stdout is gone (`deployer logs | head`).
+    fn print_event(&self, event: &LogEvent, human: Option<String>) -> ControlFlow<()> {
+        let line = match self.output {
+            OutputFormat::Human => match human {
+                Some(text) => text,
+                None => return ControlFlow::Continue(()),
+            },
+            OutputFormat::Json => match serde_json::to_string(event) {
+                Ok(json) => json,
+                Err(_) => return ControlFlow::Continue(()),
+            },
+        };
+        let mut stdout = std::io::stdout().lock();
+        match writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(_) => ControlFlow::Break(()),
+        }
     }
 }
 
@@ -245,6 +279,7 @@ pub async fn run(cli: Cli, failed_calls: &FailedCalls) -> Result<Finished, Comma
         } => bootstrap(&mut context, github_token_file, &options).await,
         Command::Seed => seed(&context).await,
         Command::Status => status(&context).await,
+        Command::Logs(options) => logs(&context, &options).await,
         Command::Pipeline(command) => pipeline(&context, command).await,
         Command::Destroy { yes, wait } => destroy(&mut context, yes, &wait).await,
     }
@@ -778,11 +813,7 @@ async fn pipeline(context: &Context, command: PipelineCommand) -> Result<Finishe
                 Finished::Failure
             })
         }
-        PipelineCommand::Logs => {
-            let project = build_project(context).await?;
-            context.print(&pipeline::log_location(&context.codebuild(), &project).await?)?;
-            Ok(Finished::Success)
-        }
+        PipelineCommand::Logs { build, wait } => pipeline_logs(context, build, &wait).await,
         // Needs no stack: the secret is the declaration's, and the next
         // build reads it.
         PipelineCommand::Token { github_token_file } => {
@@ -797,6 +828,104 @@ async fn pipeline(context: &Context, command: PipelineCommand) -> Result<Finishe
             Ok(Finished::Success)
         }
     }
+}
+
+/// `pipeline logs`: the chosen build's log on stdout, followed to the
+/// build's end; its outcome on stderr, and as the exit status.
+async fn pipeline_logs(
+    context: &Context,
+    choice: BuildChoice,
+    wait: &WaitOptions,
+) -> Result<Finished, CommandError> {
+    let codebuild = context.codebuild();
+    let build_id = match choice {
+        // A build id names its project: no stack needed.
+        BuildChoice::Id(id) => id,
+        BuildChoice::Last => {
+            pipeline::last_build_id(&codebuild, &build_project(context).await?).await?
+        }
+        BuildChoice::Number(number) => {
+            let project = build_project(context).await?;
+            pipeline::build_id_by_number(&codebuild, &project, number).await?
+        }
+    };
+    eprintln!("build {build_id}:");
+    let options = FollowOptions {
+        poll_interval: context.polling.interval,
+        timeout: wait.timeout(),
+    };
+    let mut print = |event: &LogEvent| {
+        let text = event.message.trim_end_matches(['\n', '\r']).to_owned();
+        context.print_event(event, Some(text))
+    };
+    let outcome = pipeline_log::follow(
+        &codebuild,
+        &context.cloudwatchlogs(),
+        &build_id,
+        &options,
+        &mut print,
+    )
+    .await?;
+    eprintln!("{outcome}");
+    Ok(if outcome.succeeded {
+        Finished::Success
+    } else {
+        Finished::Failure
+    })
+}
+
+/// `logs`: the function's log group, from the stack's outputs.
+async fn logs(context: &Context, options: &LogsOptions) -> Result<Finished, CommandError> {
+    // A missing stack says to bootstrap (CloudFormationError::StackNotFound).
+    let outputs = context.stacks().outputs(context.stack()).await?;
+    let group = outputs
+        .get(template::OUTPUT_FUNCTION_LOG_GROUP)
+        .ok_or_else(|| CommandError::MissingOutput {
+            stack: context.stack().to_owned(),
+            output: template::OUTPUT_FUNCTION_LOG_GROUP.to_owned(),
+        })?
+        .to_owned();
+    let function_logs = FunctionLogs::new(context.cloudwatchlogs(), &group)
+        .with_poll_interval(context.polling.interval);
+    let selection = if options.errors {
+        Selection::Failures
+    } else {
+        Selection::All
+    };
+    let now = SystemTime::now();
+    let start = options.since.start_millis(now);
+    let mut print = |event: &LogEvent| context.print_event(event, event.human());
+    if options.follow {
+        let interrupted = async {
+            // Without a handler Ctrl-C would end the process mid-line;
+            // with none installable, follow until killed.
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        function_logs
+            .follow(start, selection, &mut print, interrupted)
+            .await?;
+        return Ok(Finished::Success);
+    }
+    let events = match &options.request_id {
+        Some(id) => function_logs.request(id, options.since, now).await?,
+        None => function_logs.recent(start, selection).await?,
+    };
+    if events.is_empty() {
+        let what = if options.errors {
+            "no failures"
+        } else {
+            "no lines"
+        };
+        eprintln!("{what} in the last {} of {group}", options.since);
+    }
+    for event in &events {
+        if print(event).is_break() {
+            break;
+        }
+    }
+    Ok(Finished::Success)
 }
 
 async fn destroy(

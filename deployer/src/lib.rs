@@ -1,5 +1,5 @@
 //! The deployer: builds the CloudFormation stack of an app declaration from
-//! typed Rust and drives it on AWS (render, diff, deploy, seed, destroy).
+//! typed Rust and drives it on AWS (render, diff, deploy, seed, logs, destroy).
 //!
 //! - [`declaration`]: `infra/app.yaml` loaded and checked once, before
 //!   anything is built or called; [`settings`]: its `stack:` section;
@@ -9,7 +9,9 @@
 //! - [`artifacts`]: the Lambda zip, built and uploaded under its content hash;
 //! - [`bootstrap`]: the artifact bucket and the GitHub token secret;
 //! - [`seed`]: seed files into the deployed tables;
-//! - [`pipeline`]: the CodeBuild project's builds;
+//! - [`logs`]: the deployed function's log lines, a request's found by its id;
+//! - [`pipeline`]: the CodeBuild project's builds; [`pipeline_log`]: a
+//!   build's log, followed to the build's end;
 //! - [`pipeline_build`]: what a deploy from the pipeline's own build may
 //!   change, and whether its commit is still the branch tip;
 //! - [`cli`]: the command line; [`commands`]: the only place these meet;
@@ -23,8 +25,10 @@ pub mod cloudformation;
 pub mod commands;
 pub mod declaration;
 pub mod diagnosis;
+pub mod logs;
 pub mod pipeline;
 pub mod pipeline_build;
+pub mod pipeline_log;
 pub mod seed;
 pub mod settings;
 pub mod template;

@@ -34,8 +34,14 @@ pub enum PipelineError {
     #[error("CodeBuild does not know the build `{build_id}`")]
     BuildNotFound { build_id: String },
     #[error(
+        "no build #{number} among the last {MAX_BUILDS} builds of `{project}`: \
+         `deployer status` lists the recent ones"
+    )]
+    NoBuildNumbered { project: String, number: i64 },
+    #[error(
         "the build `{build_id}` is still running after {}; it goes on without us: \
-         `deployer status` shows how it ends, `deployer pipeline logs` where its log is",
+         `deployer status` shows how it ends, `deployer pipeline logs --build {build_id}` \
+         follows it again",
         human_duration(waited.as_secs())
     )]
     Timeout { build_id: String, waited: Duration },
@@ -200,7 +206,8 @@ impl fmt::Display for LogLocation {
                 write!(f, "\n  CloudWatch Logs: group {group}, stream {stream}")?;
                 write!(
                     f,
-                    "\n  read it with:   aws logs tail {group} --log-stream-names {stream}"
+                    "\n  print it with:  deployer pipeline logs --build {}",
+                    self.build_id
                 )?;
             }
             (Some(group), None) => write!(f, "\n  CloudWatch Logs: group {group}")?,
@@ -359,26 +366,52 @@ pub async fn follow(
     }
 }
 
-/// Where the log of `project`'s last build is.
-pub async fn log_location(
+/// The build `build_id`, as CodeBuild describes it now.
+pub async fn build(
+    codebuild: &aws_sdk_codebuild::Client,
+    build_id: &str,
+) -> Result<Build, PipelineError> {
+    fetch_builds(codebuild, &[build_id.to_owned()])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| PipelineError::BuildNotFound {
+            build_id: build_id.to_owned(),
+        })
+}
+
+/// The id of `project`'s last build.
+pub async fn last_build_id(
     codebuild: &aws_sdk_codebuild::Client,
     project: &str,
-) -> Result<LogLocation, PipelineError> {
-    let ids = build_ids(codebuild, project, 1).await?;
-    let build = fetch_builds(codebuild, &ids)
+) -> Result<String, PipelineError> {
+    build_ids(codebuild, project, 1)
         .await?
         .into_iter()
         .next()
         .ok_or_else(|| PipelineError::NoBuilds {
             project: project.to_owned(),
-        })?;
-    Ok(log_of(&build).unwrap_or_else(|| LogLocation {
-        build_id: build.id().unwrap_or_default().to_owned(),
-        group: None,
-        stream: None,
-        deep_link: None,
-        s3_deep_link: None,
-    }))
+        })
+}
+
+/// The id of the build of `project` numbered `number` (`#12` in `status`),
+/// looked for among its last [`MAX_BUILDS`] builds.
+pub async fn build_id_by_number(
+    codebuild: &aws_sdk_codebuild::Client,
+    project: &str,
+    number: i64,
+) -> Result<String, PipelineError> {
+    let ids = build_ids(codebuild, project, MAX_BUILDS).await?;
+    fetch_builds(codebuild, &ids)
+        .await?
+        .iter()
+        .find(|build| build.build_number() == Some(number))
+        .and_then(Build::id)
+        .map(str::to_owned)
+        .ok_or_else(|| PipelineError::NoBuildNumbered {
+            project: project.to_owned(),
+            number,
+        })
 }
 
 /// The ids of the last `count` builds, newest first.
@@ -442,7 +475,7 @@ fn project_error(
 
 /// Over when CodeBuild says so, or when its status is no longer in
 /// progress (some emulators leave `buildComplete` out).
-fn is_finished(build: &Build) -> bool {
+pub fn is_finished(build: &Build) -> bool {
     build.build_complete()
         || build
             .build_status()
@@ -526,7 +559,7 @@ fn rfc3339(time: &DateTime) -> Option<String> {
     time.fmt(DateTimeFormat::DateTime).ok()
 }
 
-fn now_secs() -> i64 {
+pub(crate) fn now_secs() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| {
@@ -544,7 +577,7 @@ fn short_commit(commit: &str) -> &str {
 }
 
 /// `45s`, `4m 12s`, `1h 02m`.
-fn human_duration(seconds: u64) -> String {
+pub(crate) fn human_duration(seconds: u64) -> String {
     match seconds {
         s if s < 60 => format!("{s}s"),
         s if s < 3600 => format!("{}m {:02}s", s / 60, s % 60),
@@ -849,41 +882,62 @@ mod tests {
             "{printed}"
         );
         assert!(
-            printed.contains("aws logs tail /aws/codebuild/app-deploy --log-stream-names 1111"),
+            printed.contains("print it with:  deployer pipeline logs --build app-deploy:1111"),
             "{printed}"
         );
     }
 
     #[tokio::test]
-    async fn log_location_is_the_last_builds() {
-        let list = mock!(aws_sdk_codebuild::Client::list_builds_for_project).then_output(|| {
-            ListBuildsForProjectOutput::builder()
-                .ids("app-deploy:1111")
-                .ids("app-deploy:0000")
-                .build()
-        });
-        let get = mock!(aws_sdk_codebuild::Client::batch_get_builds)
-            .match_requests(|input| input.ids() == ["app-deploy:1111"])
-            .then_output(|| {
-                BatchGetBuildsOutput::builder()
-                    .builds(failed_build())
+    async fn a_build_is_found_last_or_by_number() {
+        let list = || {
+            mock!(aws_sdk_codebuild::Client::list_builds_for_project).then_output(|| {
+                ListBuildsForProjectOutput::builder()
+                    .ids("app-deploy:1111")
+                    .ids("app-deploy:0000")
                     .build()
-            });
-        let client = mock_client!(aws_sdk_codebuild, RuleMode::Sequential, [&list, &get]);
-        let location = log_location(&client, "app-deploy").await.unwrap();
-        assert_eq!(location.group.as_deref(), Some("/aws/codebuild/app-deploy"));
-        assert_eq!(location.stream.as_deref(), Some("1111"));
-        assert!(
-            location
-                .deep_link
-                .unwrap()
-                .starts_with("https://console.aws.amazon.com/")
+            })
+        };
+        let last = list();
+        let client = mock_client!(aws_sdk_codebuild, RuleMode::Sequential, [&last]);
+        assert_eq!(
+            last_build_id(&client, "app-deploy").await.unwrap(),
+            "app-deploy:1111"
+        );
+
+        let (listed, described) = (
+            list(),
+            mock!(aws_sdk_codebuild::Client::batch_get_builds)
+                .match_requests(|input| input.ids() == ["app-deploy:1111", "app-deploy:0000"])
+                .then_output(|| {
+                    BatchGetBuildsOutput::builder()
+                        .builds(failed_build())
+                        .builds(
+                            Build::builder()
+                                .id("app-deploy:0000")
+                                .build_number(11)
+                                .build(),
+                        )
+                        .build()
+                }),
+        );
+        let client = mock_client!(aws_sdk_codebuild, RuleMode::MatchAny, [&listed, &described]);
+        assert_eq!(
+            build_id_by_number(&client, "app-deploy", 11).await.unwrap(),
+            "app-deploy:0000"
+        );
+        let error = build_id_by_number(&client, "app-deploy", 9)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "no build #9 among the last 100 builds of `app-deploy`: `deployer status` lists \
+             the recent ones"
         );
 
         let empty = mock!(aws_sdk_codebuild::Client::list_builds_for_project)
             .then_output(|| ListBuildsForProjectOutput::builder().build());
         let client = mock_client!(aws_sdk_codebuild, RuleMode::Sequential, [&empty]);
-        let error = log_location(&client, "app-deploy").await.unwrap_err();
+        let error = last_build_id(&client, "app-deploy").await.unwrap_err();
         assert_eq!(
             error.to_string(),
             "the CodeBuild project `app-deploy` has no builds yet"

@@ -22,6 +22,7 @@ use deployer::bootstrap::{
     ensure_github_token,
 };
 use deployer::pipeline::{self, FollowOptions};
+use deployer::pipeline_log;
 use deployer::seed::{self, Backoff, TableSeed};
 use deployer::settings::{Arch, StackSettings};
 
@@ -476,7 +477,7 @@ fn sorted(value: &serde_json::Value) -> serde_json::Value {
 }
 
 #[tokio::test]
-async fn a_pipeline_build_is_run_followed_listed_and_located() {
+async fn a_pipeline_build_is_run_followed_listed_and_its_log_printed() {
     let Some(config) = support::emulator_config().await else {
         return;
     };
@@ -547,12 +548,87 @@ async fn a_pipeline_build_is_run_followed_listed_and_located() {
         Some("refs/heads/release")
     );
 
-    let location = pipeline::log_location(&codebuild, &project).await.unwrap();
-    assert_eq!(location.build_id, outcome.build.id);
+    // Its log, as `pipeline logs` prints it. The emulator runs no build
+    // command (its builds succeed at once, writing nothing), so the lines a
+    // build writes go into the stream its record names, as CodeBuild would.
     assert_eq!(
-        location.group.as_deref(),
-        Some(format!("/aws/codebuild/{project}").as_str())
+        pipeline::last_build_id(&codebuild, &project).await.unwrap(),
+        outcome.build.id
     );
+    let build = pipeline::build(&codebuild, &outcome.build.id)
+        .await
+        .unwrap();
+    let location = build.logs().unwrap();
+    let (group, stream) = (
+        location.group_name().unwrap(),
+        location.stream_name().unwrap(),
+    );
+    assert_eq!(group, format!("/aws/codebuild/{project}"));
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
+    logs.create_log_group()
+        .log_group_name(group)
+        .send()
+        .await
+        .unwrap();
+    logs.create_log_stream()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .send()
+        .await
+        .unwrap();
+    let written = [
+        "[Container] Entering phase BUILD\n",
+        "[Container] Running command make lambda\n",
+        "[Container] Phase complete: BUILD State: SUCCEEDED\n",
+    ];
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    let mut put = logs
+        .put_log_events()
+        .log_group_name(group)
+        .log_stream_name(stream);
+    for (offset, line) in (0..).zip(written) {
+        put = put.log_events(
+            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                .timestamp(now + offset)
+                .message(line)
+                .build()
+                .unwrap(),
+        );
+    }
+    put.send().await.unwrap();
+    let mut printed = Vec::new();
+    let read = pipeline_log::follow(
+        &codebuild,
+        &logs,
+        &outcome.build.id,
+        &options,
+        &mut |event| {
+            printed.push(event.message.clone());
+            std::ops::ControlFlow::Continue(())
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(printed, written);
+    assert!(read.succeeded && read.missing_log.is_none(), "{read}");
+
+    // A build whose stream is not there (expired, or never written).
+    let silent = pipeline::run(&codebuild, &project, "release", &options, &mut |_| {})
+        .await
+        .unwrap();
+    let read = pipeline_log::follow(&codebuild, &logs, &silent.build.id, &options, &mut |_| {
+        std::ops::ControlFlow::Continue(())
+    })
+    .await
+    .unwrap();
+    assert!(read.succeeded, "{read}");
+    assert!(read.to_string().contains("no log to print"), "{read}");
 
     let error = pipeline::recent_builds(&codebuild, &unique("missing"), 5)
         .await

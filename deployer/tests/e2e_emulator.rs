@@ -244,10 +244,11 @@ async fn bootstrap_serve_change_break_recover_and_destroy() {
         outputs[0].trim_start().starts_with("ApiUrl "),
         "API URL first: {outputs:?}"
     );
+    let table = format!("{stack}-users");
     assert!(
-        outputs
-            .iter()
-            .any(|line| line.contains(&format!("UsersTableName  {stack}-users"))),
+        outputs.iter().any(|line| line
+            .split_whitespace()
+            .eq(["UsersTableName", table.as_str()])),
         "{outputs:?}"
     );
     assert!(out.contains("users: 2/2 items, 1 call"), "seeded: {out}");

@@ -19,9 +19,10 @@ use api::AppConfig;
 use deployer::settings::StackSettings;
 use deployer::template::{
     self, CONDITION_PIPELINE, OUTPUT_API_KEY_ID, OUTPUT_API_URL, OUTPUT_BUILD_PROJECT,
-    OUTPUT_FUNCTION_NAME, PARAM_ARTIFACT_BUCKET, PARAM_ARTIFACT_KEY, PARAM_ENABLE_PIPELINE,
-    PARAM_GITHUB_BRANCH, PARAM_GITHUB_REPOSITORY, PARAM_GITHUB_TOKEN_SECRET_ARN,
-    REQUIRED_CAPABILITY, Template, TemplateError, table_logical_id, table_output_key,
+    OUTPUT_FUNCTION_LOG_GROUP, OUTPUT_FUNCTION_NAME, PARAM_ARTIFACT_BUCKET, PARAM_ARTIFACT_KEY,
+    PARAM_ENABLE_PIPELINE, PARAM_GITHUB_BRANCH, PARAM_GITHUB_REPOSITORY,
+    PARAM_GITHUB_TOKEN_SECRET_ARN, REQUIRED_CAPABILITY, Template, TemplateError, table_logical_id,
+    table_output_key,
 };
 use serde_json::{Value, json};
 
@@ -143,7 +144,11 @@ fn the_interface_names_exist_in_the_template() {
     }
     let outputs: Vec<&String> = value["Outputs"].as_object().unwrap().keys().collect();
     assert_eq!(outputs.first().map(|k| k.as_str()), Some(OUTPUT_API_URL));
-    for output in [OUTPUT_FUNCTION_NAME, OUTPUT_BUILD_PROJECT] {
+    for output in [
+        OUTPUT_FUNCTION_NAME,
+        OUTPUT_FUNCTION_LOG_GROUP,
+        OUTPUT_BUILD_PROJECT,
+    ] {
         assert!(value["Outputs"].get(output).is_some(), "{output}");
     }
     assert_eq!(
@@ -1080,6 +1085,11 @@ async fn deploy_and_delete(
     assert_eq!(
         output(OUTPUT_FUNCTION_NAME),
         format!("{}-api", settings.name)
+    );
+    // `deployer logs` reads this group: the one the function writes to.
+    assert_eq!(
+        output(OUTPUT_FUNCTION_LOG_GROUP),
+        format!("/aws/lambda/{}-api", settings.name)
     );
     assert_eq!(
         output(&table_output_key("users")),

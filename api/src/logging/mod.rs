@@ -151,12 +151,17 @@ fn new_request_id() -> String {
 /// forge log structure or bloat every line.
 fn caller_request_id(headers: &HeaderMap) -> Option<String> {
     let id = headers.get(&REQUEST_ID_HEADER)?.to_str().ok()?;
-    let plain = !id.is_empty()
+    is_plain_request_id(id).then(|| id.to_owned())
+}
+
+/// Whether `id` can be a request id of ours: a caller's that is kept, or
+/// one of our own. The deployer checks a `--request-id` with it.
+pub fn is_plain_request_id(id: &str) -> bool {
+    !id.is_empty()
         && id.len() <= MAX_REQUEST_ID_LEN
         && id.bytes().all(|b| {
             b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'=' | b'+' | b'/')
-        });
-    plain.then(|| id.to_owned())
+        })
 }
 
 #[cfg(test)]

@@ -68,6 +68,8 @@ pub const CONDITION_PIPELINE: &str = "PipelineEnabled";
 pub const OUTPUT_API_URL: &str = "ApiUrl";
 /// Output: the Lambda function's name.
 pub const OUTPUT_FUNCTION_NAME: &str = "FunctionName";
+/// Output: the function's CloudWatch Logs group, which `deployer logs` reads.
+pub const OUTPUT_FUNCTION_LOG_GROUP: &str = "FunctionLogGroupName";
 /// Output: the CodeBuild project's name (only when the pipeline exists).
 pub const OUTPUT_BUILD_PROJECT: &str = "BuildProjectName";
 /// Output: the id of the API key (only with `stack.api_key: true`). The id,

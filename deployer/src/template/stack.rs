@@ -32,8 +32,8 @@ use super::resources::{
 };
 use super::{
     CONDITION_PIPELINE, GITHUB_TOKEN_VARIABLE, OUTPUT_API_KEY_ID, OUTPUT_API_URL,
-    OUTPUT_BUILD_PROJECT, OUTPUT_FUNCTION_NAME, PARAM_ARTIFACT_BUCKET, PARAM_ARTIFACT_KEY,
-    PARAM_ENABLE_PIPELINE, PARAM_GITHUB_BRANCH, PARAM_GITHUB_REPOSITORY,
+    OUTPUT_BUILD_PROJECT, OUTPUT_FUNCTION_LOG_GROUP, OUTPUT_FUNCTION_NAME, PARAM_ARTIFACT_BUCKET,
+    PARAM_ARTIFACT_KEY, PARAM_ENABLE_PIPELINE, PARAM_GITHUB_BRANCH, PARAM_GITHUB_REPOSITORY,
     PARAM_GITHUB_TOKEN_SECRET_ARN, STAGE_NAME, TemplateError, table_logical_id, table_output_key,
 };
 use crate::settings::{Arch, StackSettings};
@@ -1202,6 +1202,16 @@ fn outputs(
             description: "The Lambda function serving the API.".to_owned(),
             condition: None,
             value: Expr::reference(FUNCTION),
+        },
+    ));
+    entries.push((
+        OUTPUT_FUNCTION_LOG_GROUP.to_owned(),
+        Output {
+            description: "The CloudWatch Logs group of the function: `deployer logs` reads it."
+                .to_owned(),
+            condition: None,
+            // A log group's `Ref` is its name, as `LoggingConfig.LogGroup` uses it.
+            value: Expr::reference(FUNCTION_LOG_GROUP),
         },
     ));
     if settings.api_key {
