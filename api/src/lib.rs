@@ -31,6 +31,7 @@ pub mod openapi;
 pub mod preconditions;
 pub mod query;
 pub mod record;
+pub mod request_id;
 pub mod resource_map;
 #[cfg(feature = "server")]
 pub mod response;

@@ -25,11 +25,10 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
+use crate::request_id::is_plain_request_id;
+
 /// The header a request id travels in, both ways.
 pub static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
-
-/// Longest caller-supplied request id that is kept.
-const MAX_REQUEST_ID_LEN: usize = 128;
 
 tokio::task_local! {
     static REQUEST_ID: String;
@@ -154,16 +153,6 @@ fn caller_request_id(headers: &HeaderMap) -> Option<String> {
     is_plain_request_id(id).then(|| id.to_owned())
 }
 
-/// Whether `id` can be a request id of ours: a caller's that is kept, or
-/// one of our own. The deployer checks a `--request-id` with it.
-pub fn is_plain_request_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_REQUEST_ID_LEN
-        && id.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'=' | b'+' | b'/')
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,7 +199,10 @@ mod tests {
         check("", false);
         check("a b", false);
         check("a\"}", false);
-        check(&"a".repeat(MAX_REQUEST_ID_LEN + 1), false);
+        check(
+            &"a".repeat(crate::request_id::MAX_REQUEST_ID_LEN + 1),
+            false,
+        );
         assert_eq!(caller_request_id(&HeaderMap::new()), None);
     }
 

@@ -264,7 +264,7 @@ impl Selection {
 /// Checks a request id the way the API accepts a caller's, so that it can
 /// go into a filter pattern between double quotes as it is.
 pub fn check_request_id(id: &str) -> Result<&str, LogsError> {
-    if api::logging::is_plain_request_id(id) {
+    if api::request_id::is_plain_request_id(id) {
         Ok(id)
     } else {
         Err(LogsError::NotARequestId(id.to_owned()))
