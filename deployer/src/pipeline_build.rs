@@ -198,7 +198,7 @@ fn property_setting(path: &str) -> &'static str {
 }
 
 /// What each statement of the pipeline role follows, by its `Sid` (see
-/// `pipeline_statements` in `template/stack.rs`; a test keeps the two in step).
+/// `pipeline_statements` in `template/stack/pipeline.rs`; a test keeps the two in step).
 pub(crate) const STATEMENT_SETTINGS: &[(&str, &str)] = &[
     ("ThisStackAndItsChangeSets", "stack.name"),
     ("ArtifactsAndBuildCache", "stack.artifact_bucket"),

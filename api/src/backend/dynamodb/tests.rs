@@ -688,7 +688,7 @@ fn filtered_scans_grow_with_the_match_rate() {
 /// Every variant of each operation, sent through the router to a table whose
 /// every call succeeds, calls only the actions [`item_actions`] declares for
 /// that operation; together they call every declared action. This is what
-/// the Lambda role is granted (deployer, `template/stack.rs`), and IAM would
+/// the Lambda role is granted (deployer, `template/stack/function.rs`), and IAM would
 /// deny anything else in Lambda with a 500.
 #[tokio::test]
 async fn each_operation_calls_only_the_actions_its_role_is_granted() {
