@@ -32,4 +32,5 @@ pub mod pipeline_log;
 pub mod seed;
 pub mod settings;
 pub mod template;
+pub mod time_text;
 pub mod verbose;

@@ -9,10 +9,12 @@
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_codebuild::primitives::{DateTime, DateTimeFormat};
+use aws_sdk_codebuild::primitives::DateTime;
 use aws_sdk_codebuild::types::{Build, BuildPhase, BuildPhaseType, SortOrderType, StatusType};
 use serde::Serialize;
 use thiserror::Error;
+
+use crate::time_text::{self, rfc3339};
 
 /// At most this many build ids go in one BatchGetBuilds call (its limit).
 pub const MAX_BUILDS: usize = 100;
@@ -42,7 +44,7 @@ pub enum PipelineError {
         "the build `{build_id}` is still running after {}; it goes on without us: \
          `deployer status` shows how it ends, `deployer pipeline logs --build {build_id}` \
          follows it again",
-        human_duration(waited.as_secs())
+        time_text::duration(Duration::from_secs(waited.as_secs()))
     )]
     Timeout { build_id: String, waited: Duration },
     #[error("CodeBuild {operation} failed")]
@@ -129,7 +131,7 @@ impl fmt::Display for BuildSummary {
         let started = self.started.as_deref().unwrap_or("-");
         let duration = self.duration_seconds.map_or_else(
             || "-".to_owned(),
-            |seconds| human_duration(seconds.unsigned_abs()),
+            |seconds| time_text::duration(Duration::from_secs(seconds.unsigned_abs())),
         );
         write!(
             f,
@@ -176,7 +178,11 @@ impl fmt::Display for PhaseReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:<16} {:<9}", self.phase, self.status)?;
         if let Some(seconds) = self.duration_seconds {
-            write!(f, " {}", human_duration(seconds.unsigned_abs()))?;
+            write!(
+                f,
+                " {}",
+                time_text::duration(Duration::from_secs(seconds.unsigned_abs()))
+            )?;
         }
         if let Some(reason) = &self.reason {
             write!(f, "  {reason}")?;
@@ -254,7 +260,12 @@ impl fmt::Display for BuildOutcome {
         let duration = self
             .build
             .duration_seconds
-            .map(|seconds| format!(" in {}", human_duration(seconds.unsigned_abs())))
+            .map(|seconds| {
+                format!(
+                    " in {}",
+                    time_text::duration(Duration::from_secs(seconds.unsigned_abs()))
+                )
+            })
             .unwrap_or_default();
         write!(f, "build {} {}{duration}", self.build.id, self.build.status)?;
         if let Some(failed) = &self.build.failed_phase {
@@ -555,10 +566,6 @@ fn log_of(build: &Build) -> Option<LogLocation> {
     })
 }
 
-fn rfc3339(time: &DateTime) -> Option<String> {
-    time.fmt(DateTimeFormat::DateTime).ok()
-}
-
 pub(crate) fn now_secs() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -573,15 +580,6 @@ fn short_commit(commit: &str) -> &str {
         &commit[..7]
     } else {
         commit
-    }
-}
-
-/// `45s`, `4m 12s`, `1h 02m`.
-pub(crate) fn human_duration(seconds: u64) -> String {
-    match seconds {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m {:02}s", s / 60, s % 60),
-        s => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
     }
 }
 
@@ -697,10 +695,6 @@ mod tests {
 
     #[test]
     fn durations_read_as_people_write_them() {
-        assert_eq!(human_duration(0), "0s");
-        assert_eq!(human_duration(59), "59s");
-        assert_eq!(human_duration(252), "4m 12s");
-        assert_eq!(human_duration(3720), "1h 02m");
         assert_eq!(short_commit(SHA), "3f2a1b9");
         assert_eq!(short_commit("main"), "main");
     }

@@ -12,13 +12,15 @@
 use std::fmt;
 use std::ops::ControlFlow;
 use std::str::FromStr;
+use std::time::Duration;
 
 use aws_sdk_codebuild::types::Build;
 use serde::Serialize;
 use thiserror::Error;
 
 use crate::logs::LogEvent;
-use crate::pipeline::{self, BuildSummary, FollowOptions, PipelineError, human_duration};
+use crate::pipeline::{self, BuildSummary, FollowOptions, PipelineError};
+use crate::time_text;
 
 /// Why a build's log could not be printed.
 #[derive(Debug, Error)]
@@ -82,7 +84,12 @@ impl fmt::Display for BuildLogOutcome {
         let duration = self
             .build
             .duration_seconds
-            .map(|seconds| format!(" in {}", human_duration(seconds.unsigned_abs())))
+            .map(|seconds| {
+                format!(
+                    " in {}",
+                    time_text::duration(Duration::from_secs(seconds.unsigned_abs()))
+                )
+            })
             .unwrap_or_default();
         write!(f, "build {} {}{duration}", self.build.id, self.build.status)?;
         if let Some(failed) = &self.build.failed_phase {

@@ -77,7 +77,7 @@ pub enum CloudFormationError {
     #[error(
         "gave up after {} waiting for {activity} of stack `{stack}`{}; CloudFormation carries \
          on regardless: follow it with `deployer status`, or wait longer with `--timeout`",
-        human_duration(*.timeout),
+        crate::time_text::duration(*.timeout),
         status_suffix(.status)
     )]
     Timeout {
@@ -112,18 +112,6 @@ fn status_suffix(status: &Option<String>) -> String {
     match status {
         Some(status) => format!(" (it is still {status})"),
         None => String::new(),
-    }
-}
-
-/// `45s`, `30m`, `1h05m`, or milliseconds under a second (test timeouts).
-pub(crate) fn human_duration(duration: Duration) -> String {
-    let seconds = duration.as_secs();
-    match seconds {
-        0 => format!("{}ms", duration.as_millis()),
-        1..60 => format!("{seconds}s"),
-        60..3600 if seconds.is_multiple_of(60) => format!("{}m", seconds / 60),
-        60..3600 => format!("{}m{:02}s", seconds / 60, seconds % 60),
-        _ => format!("{}h{:02}m", seconds / 3600, seconds / 60 % 60),
     }
 }
 
@@ -168,15 +156,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_naturally() {
-        assert_eq!(human_duration(Duration::from_millis(250)), "250ms");
-        assert_eq!(human_duration(Duration::from_secs(45)), "45s");
-        assert_eq!(human_duration(Duration::from_secs(1800)), "30m");
-        assert_eq!(human_duration(Duration::from_secs(90)), "1m30s");
-        assert_eq!(human_duration(Duration::from_secs(3900)), "1h05m");
-    }
 
     #[test]
     fn a_timeout_names_the_wait_and_what_to_do() {

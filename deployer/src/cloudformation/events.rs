@@ -5,8 +5,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use aws_sdk_cloudformation::primitives::{DateTime, DateTimeFormat};
 use serde::{Serialize, Serializer};
+
+use crate::time_text::{clock, rfc3339};
 
 /// The resource type of a stack's own events.
 const STACK_RESOURCE_TYPE: &str = "AWS::CloudFormation::Stack";
@@ -87,11 +88,6 @@ impl StackEvent {
     }
 }
 
-/// `2024-11-25T01:47:08.535Z`, or nothing for a time that cannot be written.
-pub(crate) fn rfc3339(at: &DateTime) -> Option<String> {
-    at.fmt(DateTimeFormat::DateTime).ok()
-}
-
 /// One line: `  0:42  UsersTable  AWS::DynamoDB::Table  CREATE_IN_PROGRESS  reason`.
 /// The columns have fixed widths so a stream of lines lines up.
 impl fmt::Display for StackEvent {
@@ -109,17 +105,6 @@ impl fmt::Display for StackEvent {
             self.reason.as_deref().map(one_line).unwrap_or_default()
         );
         f.write_str(line.trim_end())
-    }
-}
-
-/// `m:ss`, or `h:mm:ss` from an hour on.
-pub(crate) fn clock(elapsed: Duration) -> String {
-    let seconds = elapsed.as_secs();
-    let (hours, minutes, seconds) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
-    if hours > 0 {
-        format!("{hours}:{minutes:02}:{seconds:02}")
-    } else {
-        format!("{minutes}:{seconds:02}")
     }
 }
 
@@ -149,6 +134,7 @@ impl EventSink for Vec<StackEvent> {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use aws_sdk_cloudformation::primitives::DateTime;
     use aws_sdk_cloudformation::types::{ResourceStatus, StackEvent as SdkEvent};
 
     use super::*;
@@ -222,13 +208,6 @@ pub(crate) mod tests {
             .resource_status(ResourceStatus::UpdateComplete)
             .build();
         assert!(!StackEvent::from_sdk(&nested, STACK_ID).is_stack);
-    }
-
-    #[test]
-    fn clocks() {
-        assert_eq!(clock(Duration::from_millis(999)), "0:00");
-        assert_eq!(clock(Duration::from_secs(61)), "1:01");
-        assert_eq!(clock(Duration::from_secs(3_725)), "1:02:05");
     }
 
     #[test]

@@ -16,12 +16,13 @@ use super::change_sets::PlanRequest;
 use super::changes::{ChangeSetKind, ChangeSetPlan};
 use super::error::{CloudFormationError, api_error, is_missing_stack};
 use super::event_cursor::EventCursor;
-use super::events::{EventSink, StackEvent, rfc3339};
+use super::events::{EventSink, StackEvent};
 use super::report::{
     DeployOutcome, DestroyOutcome, OperationFailure, RetainedResource, StackOperation,
     StackOutputs, StackReport,
 };
 use super::state::{StackState, is_settled, is_success, next_step};
+use crate::time_text::rfc3339;
 
 /// The largest template CloudFormation takes inline (`TemplateBody`).
 pub const TEMPLATE_BODY_LIMIT: usize = 51_200;
