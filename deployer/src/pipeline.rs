@@ -95,6 +95,25 @@ pub struct BuildSummary {
 }
 
 impl BuildSummary {
+    /// How a build ended, as `pipeline run` and `pipeline logs` close:
+    /// `build ID STATUS in 4m 12s`, then the phase that failed, if any.
+    pub(crate) fn write_ending(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let duration = self
+            .duration_seconds
+            .map(|seconds| {
+                format!(
+                    " in {}",
+                    time_text::duration(Duration::from_secs(seconds.unsigned_abs()))
+                )
+            })
+            .unwrap_or_default();
+        write!(f, "build {} {}{duration}", self.id, self.status)?;
+        if let Some(failed) = &self.failed_phase {
+            write!(f, "\n  failed in {failed}")?;
+        }
+        Ok(())
+    }
+
     /// `now` (seconds since the epoch) ends the duration of a running build.
     pub fn from_build(build: &Build, now: i64) -> Self {
         let start = build.start_time().map(DateTime::secs);
@@ -257,20 +276,7 @@ pub struct BuildOutcome {
 
 impl fmt::Display for BuildOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let duration = self
-            .build
-            .duration_seconds
-            .map(|seconds| {
-                format!(
-                    " in {}",
-                    time_text::duration(Duration::from_secs(seconds.unsigned_abs()))
-                )
-            })
-            .unwrap_or_default();
-        write!(f, "build {} {}{duration}", self.build.id, self.build.status)?;
-        if let Some(failed) = &self.build.failed_phase {
-            write!(f, "\n  failed in {failed}")?;
-        }
+        self.build.write_ending(f)?;
         if !self.succeeded
             && let Some(log) = &self.log
         {

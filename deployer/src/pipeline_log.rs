@@ -12,7 +12,6 @@
 use std::fmt;
 use std::ops::ControlFlow;
 use std::str::FromStr;
-use std::time::Duration;
 
 use aws_sdk_codebuild::types::Build;
 use serde::Serialize;
@@ -20,7 +19,6 @@ use thiserror::Error;
 
 use crate::logs::LogEvent;
 use crate::pipeline::{self, BuildSummary, FollowOptions, PipelineError};
-use crate::time_text;
 
 /// Why a build's log could not be printed.
 #[derive(Debug, Error)]
@@ -81,20 +79,7 @@ pub struct BuildLogOutcome {
 
 impl fmt::Display for BuildLogOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let duration = self
-            .build
-            .duration_seconds
-            .map(|seconds| {
-                format!(
-                    " in {}",
-                    time_text::duration(Duration::from_secs(seconds.unsigned_abs()))
-                )
-            })
-            .unwrap_or_default();
-        write!(f, "build {} {}{duration}", self.build.id, self.build.status)?;
-        if let Some(failed) = &self.build.failed_phase {
-            write!(f, "\n  failed in {failed}")?;
-        }
+        self.build.write_ending(f)?;
         if let Some(location) = &self.missing_log {
             write!(
                 f,
