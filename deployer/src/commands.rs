@@ -72,7 +72,10 @@ pub enum CommandError {
         "stack `{stack}` does not exist; run `deployer bootstrap` (or `deployer deploy`) first"
     )]
     NoStack { stack: String },
-    #[error("stack `{stack}` has no output `{output}`; is it deployed from this declaration?")]
+    #[error(
+        "stack `{stack}` has no output `{output}`: a stack deployed by an older deployer gains \
+         it with `deployer deploy`; otherwise, is it this declaration's stack?"
+    )]
     MissingOutput { stack: String, output: String },
     #[error(
         "stack `{stack}` has no pipeline: add a `pipeline:` section under `stack:` in the app \
