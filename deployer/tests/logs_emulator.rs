@@ -15,98 +15,17 @@
 #[path = "../../api/tests/support/mod.rs"]
 mod support;
 
+mod deployed;
+
+use deployed::{declaration, deployer, deployer_command, host_lambda_zip, stderr, stdout};
+
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .unwrap()
-}
-
-/// `deployer ARGS` from the workspace root, never on a terminal.
-fn deployer_command(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_deployer"));
-    command
-        .args(args)
-        .current_dir(workspace())
-        // The emulator answers at once; polling every 2 s would only wait.
-        .env("DEPLOYER_POLL_INTERVAL_MS", "100")
-        .env("RUST_BACKTRACE", "0")
-        .stdin(Stdio::null());
-    command
-}
-
-fn deployer(args: &[&str]) -> Output {
-    let output = deployer_command(args).output().unwrap();
-    eprintln!(
-        "$ deployer {}\n{}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// The `api` binary for this machine as a Lambda zip: `bootstrap` at the
-/// root and the seeds under `infra/seed/`, as cargo-lambda packs them.
-fn host_lambda_zip(dir: &Path) -> PathBuf {
-    let built = workspace().join("target/debug/api");
-    assert!(
-        built.exists(),
-        "{} is missing: `cargo test --workspace` (make test) builds it",
-        built.display()
-    );
-    let path = dir.join("lambda.zip");
-    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
-    let options = |mode| zip::write::SimpleFileOptions::default().unix_permissions(mode);
-    zip.start_file("bootstrap", options(0o755)).unwrap();
-    zip.write_all(&std::fs::read(built).unwrap()).unwrap();
-    for seed in std::fs::read_dir(workspace().join("infra/seed")).unwrap() {
-        let seed = seed.unwrap().path();
-        let name = format!("infra/seed/{}", seed.file_name().unwrap().to_string_lossy());
-        zip.start_file(name, options(0o644)).unwrap();
-        zip.write_all(&std::fs::read(&seed).unwrap()).unwrap();
-    }
-    zip.finish().unwrap();
-    path
-}
-
-/// A copy of `infra/` whose stack runs on this machine's CPU: the emulator
-/// runs the zip's `bootstrap` here, and the deployer checks it is built for
-/// the stack's.
-fn declaration(dir: &Path) -> PathBuf {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "x86_64",
-        "aarch64" => "arm64",
-        other => panic!("no Lambda architecture runs {other} binaries"),
-    };
-    let infra = dir.join("infra");
-    std::fs::create_dir_all(infra.join("seed")).unwrap();
-    for seed in std::fs::read_dir(workspace().join("infra/seed")).unwrap() {
-        let seed = seed.unwrap().path();
-        std::fs::copy(&seed, infra.join("seed").join(seed.file_name().unwrap())).unwrap();
-    }
-    let app = std::fs::read_to_string(workspace().join("infra/app.yaml")).unwrap();
-    let path = infra.join("app.yaml");
-    std::fs::write(&path, format!("{app}stack:\n  arch: {arch}\n")).unwrap();
-    path
-}
 
 /// A response: status, the `x-request-id` header, body.
 struct Response {
@@ -165,7 +84,7 @@ async fn a_failed_request_is_found_by_its_id() {
     let dir = std::env::temp_dir().join(format!("deployer-logs-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let stack = format!("logs-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let config = declaration(&dir);
+    let config = declaration(&dir, "infra", "");
     let config = config.to_str().unwrap();
     let on_stack = |args: &[&str]| {
         let mut all = vec!["--config", config, "--stack-name", &stack];
