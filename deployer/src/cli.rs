@@ -79,6 +79,13 @@ pub enum Command {
         #[arg(long)]
         write: bool,
     },
+    #[command(flatten)]
+    Aws(AwsCommand),
+}
+
+/// The commands that call AWS, so need a region and credentials.
+#[derive(Debug, Subcommand)]
+pub enum AwsCommand {
     /// Show what `deploy` would change, property by property, and change nothing.
     Diff(ArtifactOptions),
     /// First deployment: stores the GitHub token secret (when the pipeline is
@@ -244,7 +251,7 @@ mod tests {
     #[test]
     fn outputs_is_status() {
         let cli = Cli::try_parse_from(["deployer", "outputs", "--output", "json"]).unwrap();
-        assert!(matches!(cli.command, Command::Status));
+        assert!(matches!(cli.command, Command::Aws(AwsCommand::Status)));
         assert_eq!(cli.global.output, OutputFormat::Json);
         assert!(!cli.global.verbose);
     }
@@ -252,7 +259,7 @@ mod tests {
     #[test]
     fn logs_look_ten_minutes_back_unless_told() {
         let cli = Cli::try_parse_from(["deployer", "logs"]).unwrap();
-        let Command::Logs(options) = cli.command else {
+        let Command::Aws(AwsCommand::Logs(options)) = cli.command else {
             panic!("not logs");
         };
         assert_eq!(options.since.to_string(), "10m");
@@ -261,7 +268,7 @@ mod tests {
 
         let cli =
             Cli::try_parse_from(["deployer", "logs", "--since", "2h", "--errors", "-f"]).unwrap();
-        let Command::Logs(options) = cli.command else {
+        let Command::Aws(AwsCommand::Logs(options)) = cli.command else {
             panic!("not logs");
         };
         assert_eq!(options.since.to_string(), "2h");
@@ -279,7 +286,7 @@ mod tests {
     #[test]
     fn pipeline_logs_take_the_last_build_unless_told() {
         let build = |args: &[&str]| match Cli::try_parse_from(args).unwrap().command {
-            Command::Pipeline(PipelineCommand::Logs { build, .. }) => build,
+            Command::Aws(AwsCommand::Pipeline(PipelineCommand::Logs { build, .. })) => build,
             other => panic!("{other:?}"),
         };
         assert_eq!(build(&["deployer", "pipeline", "logs"]), BuildChoice::Last);

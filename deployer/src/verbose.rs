@@ -1,7 +1,7 @@
 //! `deployer --verbose`: one line on stderr per AWS call, as it completes.
 //!
 //! An SDK interceptor attached to every client the commands build (see
-//! `commands::Clients`). It writes the service, the operation, the HTTP
+//! `commands/context.rs`). It writes the service, the operation, the HTTP
 //! status (or that there was none), how long the call took and how many
 //! attempts the retries made:
 //!
