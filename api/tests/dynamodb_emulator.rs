@@ -197,60 +197,73 @@ async fn each_single_record_request_is_one_dynamodb_call() {
     };
 
     backend
-        .create(new_record(json!({"id": "a", "n": 1})))
+        .create_versioned(new_record(json!({"id": "a", "n": 1})))
         .await
         .unwrap();
     check("PutItem", "create");
     let error = backend
-        .create(new_record(json!({"id": "a"})))
+        .create_versioned(new_record(json!({"id": "a"})))
         .await
         .unwrap_err();
     assert!(matches!(error, BackendError::AlreadyExists(_)), "{error:?}");
     check("PutItem", "create of an existing id");
 
-    assert_eq!(backend.get(&id("a")).await.unwrap()["n"], json!(1));
+    assert_eq!(
+        backend.get_versioned(&id("a")).await.unwrap().record["n"],
+        json!(1)
+    );
     check("GetItem", "get right after the create (consistent read)");
-    let error = backend.get(&id("b")).await.unwrap_err();
+    let error = backend.get_versioned(&id("b")).await.unwrap_err();
     assert!(matches!(error, BackendError::NotFound(_)), "{error:?}");
     check("GetItem", "get of a missing id");
 
     let updated = backend
-        .update(&id("a"), changes("a", json!({"n": 2, "m": "x"})))
+        .update_if(
+            &id("a"),
+            changes("a", json!({"n": 2, "m": "x"})),
+            &Expected::Any,
+        )
         .await
         .unwrap();
-    assert_eq!(Value::Object(updated), json!({"id": "a", "m": "x", "n": 2}));
+    assert_eq!(Value::Object(updated.record), json!({"id": "a", "m": "x", "n": 2}));
     check("UpdateItem", "update");
     let error = backend
-        .update(&id("b"), changes("b", json!({"n": 2})))
+        .update_if(&id("b"), changes("b", json!({"n": 2})), &Expected::Any)
         .await
         .unwrap_err();
     assert!(matches!(error, BackendError::NotFound(_)), "{error:?}");
     check("UpdateItem", "update of a missing id");
     assert!(
-        matches!(backend.get(&id("b")).await, Err(BackendError::NotFound(_))),
+        matches!(
+            backend.get_versioned(&id("b")).await,
+            Err(BackendError::NotFound(_))
+        ),
         "it never creates"
     );
     calls.take();
 
     let unchanged = backend
-        .update(&id("a"), changes("a", json!({"id": "a"})))
+        .update_if(&id("a"), changes("a", json!({"id": "a"})), &Expected::Any)
         .await
         .unwrap();
     assert_eq!(
-        Value::Object(unchanged),
+        Value::Object(unchanged.record),
         json!({"id": "a", "m": "x", "n": 2})
     );
     check("GetItem", "update with no fields");
     let error = backend
-        .update(&id("b"), changes("b", json!({})))
+        .update_if(&id("b"), changes("b", json!({})), &Expected::Any)
         .await
         .unwrap_err();
     assert!(matches!(error, BackendError::NotFound(_)), "{error:?}");
     check("GetItem", "update with no fields of a missing id");
 
-    backend.delete(&id("a")).await.unwrap();
+    backend.delete_if(&id("a"), &Expected::Any).await.unwrap();
     check("DeleteItem", "delete");
-    let error = backend.delete(&id("a")).await.unwrap_err();
+    let error = backend
+        .delete_if(&id("a"), &Expected::Any)
+        .await
+        .unwrap_err();
     assert!(matches!(error, BackendError::NotFound(_)), "{error:?}");
     check("DeleteItem", "delete of a missing id");
 }
@@ -301,7 +314,7 @@ async fn items_written_by_other_tools_read_as_documented() {
         .unwrap();
     calls.take();
 
-    let record = Value::Object(backend.get(&id("foreign")).await.unwrap());
+    let record = Value::Object(backend.get_versioned(&id("foreign")).await.unwrap().record);
     // Sets are unordered in DynamoDB: compare their elements as sets.
     let elements = |value: &Value| -> BTreeSet<String> {
         value
@@ -394,9 +407,10 @@ async fn numbers_round_trip_by_value() {
     let body = r#"{"id":"n","price":5.50,"tenth":0.1,"big":12345678901234567890,"tiny":-1e-7,
         "precise":1234567890123456789.0123456789012345678,"list":[0.10,2E+3],"map":{"x":-0.5}}"#;
     let created = backend
-        .create(NewRecord::from_body(body.as_bytes()).unwrap())
+        .create_versioned(NewRecord::from_body(body.as_bytes()).unwrap())
         .await
-        .unwrap();
+        .unwrap()
+        .record;
     let sent: Value = serde_json::from_str(body).unwrap();
     assert_eq!(
         Value::Object(created),
@@ -404,17 +418,19 @@ async fn numbers_round_trip_by_value() {
         "create answers the record as sent"
     );
 
-    let read = Value::Object(backend.get(&id("n")).await.unwrap());
+    let read = Value::Object(backend.get_versioned(&id("n")).await.unwrap().record);
     assert_eq!(by_value(&read), by_value(&sent));
 
     let update = r#"{"price":99.990,"precise":-0.00000000000000000000000000000000000001}"#;
     let updated = backend
-        .update(
+        .update_if(
             &id("n"),
             RecordChanges::from_body(update.as_bytes(), &id("n")).unwrap(),
+            &Expected::Any,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .record;
     let mut expected = sent.as_object().unwrap().clone();
     RecordChanges::from_body(update.as_bytes(), &id("n"))
         .unwrap()
@@ -442,7 +458,7 @@ async fn reserved_words_work_as_fields_and_filters() {
         ("c", "active", 30),
     ] {
         backend
-            .create(new_record(json!({
+            .create_versioned(new_record(json!({
                 "id": record_id, "name": format!("name {record_id}"), "status": status,
                 "ttl": 1_700_000_000, "value": value, "size": 1,
             })))
@@ -483,7 +499,7 @@ async fn pushed_down_filters_agree_with_the_reference_semantics() {
     .collect();
     for record in &records {
         backend
-            .create(
+            .create_versioned(
                 NewRecord::from_body(Value::Object(record.clone()).to_string().as_bytes()).unwrap(),
             )
             .await
@@ -559,7 +575,7 @@ async fn a_filtered_page_fills_up_across_scans() {
     for i in 0..60 {
         let kind = if i % 10 == 7 { "match" } else { "other" };
         backend
-            .create(new_record(
+            .create_versioned(new_record(
                 json!({"id": format!("item-{i:02}"), "kind": kind}),
             ))
             .await
@@ -608,7 +624,7 @@ async fn a_cursor_survives_the_deletion_of_its_item() {
     };
     for i in 0..6 {
         backend
-            .create(new_record(json!({"id": format!("r{i}")})))
+            .create_versioned(new_record(json!({"id": format!("r{i}")})))
             .await
             .unwrap();
     }
@@ -618,7 +634,7 @@ async fn a_cursor_survives_the_deletion_of_its_item() {
     // The cursor names an item that no longer exists: DynamoDB resumes from
     // its key's position all the same.
     backend
-        .delete(&RecordId::parse(cursor.last_id()).unwrap())
+        .delete_if(&RecordId::parse(cursor.last_id()).unwrap(), &Expected::Any)
         .await
         .unwrap();
     query.after = Some(cursor);
@@ -660,7 +676,7 @@ async fn values_dynamodb_cannot_store_are_invalid() {
     for (what, body) in refused {
         let record: api::record::Record = serde_json::from_str(&body).unwrap();
         let error = backend
-            .create(NewRecord {
+            .create_versioned(NewRecord {
                 id: id("a"),
                 record,
             })
@@ -691,12 +707,12 @@ async fn a_record_over_400_kb_is_too_large_and_not_stored() {
         return;
     };
     let error = backend
-        .create(new_record(json!({"id": "big", "blob": padding(401)})))
+        .create_versioned(new_record(json!({"id": "big", "blob": padding(401)})))
         .await
         .unwrap_err();
     assert!(matches!(error, BackendError::TooLarge), "{error:?}");
     assert!(matches!(
-        backend.get(&id("big")).await,
+        backend.get_versioned(&id("big")).await,
         Err(BackendError::NotFound(_))
     ));
 }
@@ -707,18 +723,23 @@ async fn an_update_past_400_kb_is_too_large_and_changes_nothing() {
         return;
     };
     let original = backend
-        .create(new_record(json!({"id": "grows", "first": padding(300)})))
+        .create_versioned(new_record(json!({"id": "grows", "first": padding(300)})))
         .await
-        .unwrap();
+        .unwrap()
+        .record;
     let error = backend
-        .update(
+        .update_if(
             &id("grows"),
             changes("grows", json!({"second": padding(150), "n": 1})),
+            &Expected::Any,
         )
         .await
         .unwrap_err();
     assert!(matches!(error, BackendError::TooLarge), "{error:?}");
-    assert_eq!(backend.get(&id("grows")).await.unwrap(), original);
+    assert_eq!(
+        backend.get_versioned(&id("grows")).await.unwrap().record,
+        original
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
@@ -871,7 +892,7 @@ async fn an_item_written_without_a_version_is_version_0() {
         .unwrap();
     assert_eq!(calls.take(), ["DeleteItem"]);
     assert!(matches!(
-        backend.get(&id("legacy")).await,
+        backend.get_versioned(&id("legacy")).await,
         Err(BackendError::NotFound(_))
     ));
 }

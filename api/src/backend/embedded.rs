@@ -547,47 +547,57 @@ mod tests {
         let (_store, users) = open_users(&dir, Vec::new());
 
         let created = users
-            .create(new_record(json!({"id": "a", "name": "Ann", "age": 30})))
+            .create_versioned(new_record(json!({"id": "a", "name": "Ann", "age": 30})))
             .await
             .unwrap();
         assert_eq!(
-            as_json(created),
+            as_json(created.record),
             json!({"id": "a", "name": "Ann", "age": 30})
         );
         assert!(matches!(
-            users.create(new_record(json!({"id": "a", "name": "Other"}))).await,
+            users.create_versioned(new_record(json!({"id": "a", "name": "Other"}))).await,
             Err(BackendError::AlreadyExists(existing)) if existing == id("a")
         ));
         assert_eq!(
-            as_json(users.get(&id("a")).await.unwrap()),
+            as_json(users.get_versioned(&id("a")).await.unwrap().record),
             json!({"id": "a", "name": "Ann", "age": 30}),
             "a refused create leaves the record as it was"
         );
 
         let updated = users
-            .update(&id("a"), changes(json!({"age": 31, "city": "Oslo"}), "a"))
+            .update_if(
+                &id("a"),
+                changes(json!({"age": 31, "city": "Oslo"}), "a"),
+                &Expected::Any,
+            )
             .await
             .unwrap();
         let merged = json!({"id": "a", "name": "Ann", "age": 31, "city": "Oslo"});
-        assert_eq!(as_json(updated), merged);
-        assert_eq!(as_json(users.get(&id("a")).await.unwrap()), merged);
+        assert_eq!(as_json(updated.record), merged);
+        assert_eq!(
+            as_json(users.get_versioned(&id("a")).await.unwrap().record),
+            merged
+        );
 
         assert!(matches!(
-            users.update(&id("b"), changes(json!({"x": 1}), "b")).await,
+            users.update_if(&id("b"), changes(json!({"x": 1}), "b"), &Expected::Any).await,
             Err(BackendError::NotFound(missing)) if missing == id("b")
         ));
         assert!(
-            matches!(users.get(&id("b")).await, Err(BackendError::NotFound(_))),
+            matches!(
+                users.get_versioned(&id("b")).await,
+                Err(BackendError::NotFound(_))
+            ),
             "an update never creates"
         );
 
-        users.delete(&id("a")).await.unwrap();
+        users.delete_if(&id("a"), &Expected::Any).await.unwrap();
         assert!(matches!(
-            users.get(&id("a")).await,
+            users.get_versioned(&id("a")).await,
             Err(BackendError::NotFound(_))
         ));
         assert!(matches!(
-            users.delete(&id("a")).await,
+            users.delete_if(&id("a"), &Expected::Any).await,
             Err(BackendError::NotFound(missing)) if missing == id("a")
         ));
         assert_eq!(
@@ -604,7 +614,10 @@ mod tests {
         let orders = store
             .resource("orders", vec![new_record(json!({"id": "o1"}))])
             .unwrap();
-        users.create(new_record(json!({"id": "u1"}))).await.unwrap();
+        users
+            .create_versioned(new_record(json!({"id": "u1"})))
+            .await
+            .unwrap();
 
         let ids = |page: Page| -> Vec<Value> {
             page.records.into_iter().map(|r| r["id"].clone()).collect()
@@ -624,14 +637,14 @@ mod tests {
         let dir = ScratchDir::new();
         let (store, users) = open_users(&dir, Vec::new());
         users
-            .create(new_record(json!({"id": "kept", "n": 1})))
+            .create_versioned(new_record(json!({"id": "kept", "n": 1})))
             .await
             .unwrap();
         drop((store, users));
 
         let (_store, users) = open_users(&dir, Vec::new());
         assert_eq!(
-            as_json(users.get(&id("kept")).await.unwrap()),
+            as_json(users.get_versioned(&id("kept")).await.unwrap().record),
             json!({"id": "kept", "n": 1})
         );
     }
@@ -653,20 +666,23 @@ mod tests {
             all.records.into_iter().map(as_json).collect::<Vec<_>>(),
             [json!({"id": "s1", "v": 1}), json!({"id": "s2", "v": 2})]
         );
-        users.delete(&id("s1")).await.unwrap();
+        users.delete_if(&id("s1"), &Expected::Any).await.unwrap();
         users
-            .update(&id("s2"), changes(json!({"v": 20}), "s2"))
+            .update_if(&id("s2"), changes(json!({"v": 20}), "s2"), &Expected::Any)
             .await
             .unwrap();
         drop((store, users));
 
         let (_store, users) = open_users(&dir, seed());
         assert!(
-            matches!(users.get(&id("s1")).await, Err(BackendError::NotFound(_))),
+            matches!(
+                users.get_versioned(&id("s1")).await,
+                Err(BackendError::NotFound(_))
+            ),
             "a deleted seed record stays deleted"
         );
         assert_eq!(
-            as_json(users.get(&id("s2")).await.unwrap()),
+            as_json(users.get_versioned(&id("s2")).await.unwrap().record),
             json!({"id": "s2", "v": 20}),
             "a changed seed record stays changed"
         );
@@ -755,7 +771,7 @@ mod tests {
                 let users = users.clone();
                 tokio::spawn(async move {
                     users
-                        .create(new_record(json!({"id": "contested", "writer": n})))
+                        .create_versioned(new_record(json!({"id": "contested", "writer": n})))
                         .await
                 })
             })
@@ -770,7 +786,10 @@ mod tests {
             }
         }
         assert_eq!(winners.len(), 1, "exactly one create succeeds");
-        assert_eq!(users.get(&id("contested")).await.unwrap(), winners[0]);
+        assert_eq!(
+            users.get_versioned(&id("contested")).await.unwrap().record,
+            winners[0].record
+        );
     }
 
     #[tokio::test]
@@ -779,14 +798,15 @@ mod tests {
         let dir = ScratchDir::new();
         let (store, users) = open_users(&dir, Vec::new());
         let created = users
-            .create(NewRecord::from_body(body.as_bytes()).unwrap())
+            .create_versioned(NewRecord::from_body(body.as_bytes()).unwrap())
             .await
-            .unwrap();
+            .unwrap()
+            .record;
         assert_eq!(serde_json::to_string(&created).unwrap(), body);
         drop((store, users));
 
         let (_store, users) = open_users(&dir, Vec::new());
-        let read = users.get(&id("exact")).await.unwrap();
+        let read = users.get_versioned(&id("exact")).await.unwrap().record;
         assert_eq!(serde_json::to_string(&read).unwrap(), body);
         let listed = users.list(&ListQuery::default()).await.unwrap();
         assert_eq!(serde_json::to_string(&listed.records[0]).unwrap(), body);
@@ -797,29 +817,36 @@ mod tests {
         let dir = ScratchDir::new();
         let (_store, users) = open_users(&dir, Vec::new());
         let original = json!({"id": "small", "text": "short"});
-        users.create(new_record(original.clone())).await.unwrap();
+        users
+            .create_versioned(new_record(original.clone()))
+            .await
+            .unwrap();
 
         let huge = "x".repeat(MAX_ITEM_BYTES);
         assert!(matches!(
             users
-                .update(&id("small"), changes(json!({"text": huge}), "small"))
+                .update_if(
+                    &id("small"),
+                    changes(json!({"text": huge}), "small"),
+                    &Expected::Any
+                )
                 .await,
             Err(BackendError::TooLarge)
         ));
         assert_eq!(
-            as_json(users.get(&id("small")).await.unwrap()),
+            as_json(users.get_versioned(&id("small")).await.unwrap().record),
             original,
             "a refused update leaves the record unchanged"
         );
 
         assert!(matches!(
             users
-                .create(new_record(json!({"id": "big", "text": huge})))
+                .create_versioned(new_record(json!({"id": "big", "text": huge})))
                 .await,
             Err(BackendError::TooLarge)
         ));
         assert!(matches!(
-            users.get(&id("big")).await,
+            users.get_versioned(&id("big")).await,
             Err(BackendError::NotFound(_))
         ));
     }
@@ -863,7 +890,7 @@ mod tests {
         assert_eq!(updated.version, Version::new(1));
         assert_eq!(raw("old"), r#"{"id":"old","n":2,"_version":1}"#);
         assert_eq!(
-            as_json(users.get(&id("old")).await.unwrap()),
+            as_json(users.get_versioned(&id("old")).await.unwrap().record),
             json!({"id": "old", "n": 2})
         );
         let listed = users.list(&ListQuery::default()).await.unwrap();
@@ -963,7 +990,7 @@ mod tests {
             }
             chain
         };
-        let read = describe(users.get(&id("broken")).await.unwrap_err());
+        let read = describe(users.get_versioned(&id("broken")).await.unwrap_err());
         assert!(
             read.contains(&dir.database().display().to_string())
                 && read.contains("resource `users`")
@@ -973,6 +1000,6 @@ mod tests {
         let listed = describe(users.list(&ListQuery::default()).await.unwrap_err());
         assert!(listed.contains("record `broken`"), "{listed}");
         // The other records are still served by id.
-        assert!(users.get(&id("good")).await.is_ok());
+        assert!(users.get_versioned(&id("good")).await.is_ok());
     }
 }

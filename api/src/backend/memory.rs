@@ -254,7 +254,7 @@ mod tests {
             .delete_if(&id("s"), &Expected::OneOf(vec![Version::new(1)]))
             .await
             .unwrap();
-        assert!(backend.get(&id("s")).await.is_err());
+        assert!(backend.get_versioned(&id("s")).await.is_err());
     }
 
     /// The serialised body a GET answers with follows every write.
@@ -263,7 +263,7 @@ mod tests {
         let backend = MemoryBackend::new();
         let json_of = |body: &[u8]| serde_json::from_slice::<serde_json::Value>(body).unwrap();
         backend
-            .create(NewRecord::from_body(br#"{"id":"r","n":5.50}"#).unwrap())
+            .create_versioned(NewRecord::from_body(br#"{"id":"r","n":5.50}"#).unwrap())
             .await
             .unwrap();
         let created = backend.get_json(&id("r")).await.unwrap();
@@ -273,7 +273,11 @@ mod tests {
             r#"{"id":"r","n":5.50}"#
         );
         backend
-            .update(&id("r"), changes(json!({"n": 6, "tag": "x"}), "r"))
+            .update_if(
+                &id("r"),
+                changes(json!({"n": 6, "tag": "x"}), "r"),
+                &Expected::Any,
+            )
             .await
             .unwrap();
         let updated = backend.get_json(&id("r")).await.unwrap();
@@ -284,9 +288,9 @@ mod tests {
         );
         assert_eq!(
             json_of(&updated.body),
-            json!(backend.get(&id("r")).await.unwrap())
+            json!(backend.get_versioned(&id("r")).await.unwrap().record)
         );
-        backend.delete(&id("r")).await.unwrap();
+        backend.delete_if(&id("r"), &Expected::Any).await.unwrap();
         assert!(matches!(
             backend.get_json(&id("r")).await,
             Err(BackendError::NotFound(_))

@@ -246,23 +246,6 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     ) -> Result<Versioned, BackendError>;
     /// Deletes an existing record at an `expected` version.
     async fn delete_if(&self, id: &RecordId, expected: &Expected) -> Result<(), BackendError>;
-
-    /// [`get_versioned`](Self::get_versioned) without the version.
-    async fn get(&self, id: &RecordId) -> Result<Record, BackendError> {
-        Ok(self.get_versioned(id).await?.record)
-    }
-    /// [`create_versioned`](Self::create_versioned) without the version.
-    async fn create(&self, new: NewRecord) -> Result<Record, BackendError> {
-        Ok(self.create_versioned(new).await?.record)
-    }
-    /// An unconditional [`update_if`](Self::update_if), without the version.
-    async fn update(&self, id: &RecordId, changes: RecordChanges) -> Result<Record, BackendError> {
-        Ok(self.update_if(id, changes, &Expected::Any).await?.record)
-    }
-    /// An unconditional [`delete_if`](Self::delete_if).
-    async fn delete(&self, id: &RecordId) -> Result<(), BackendError> {
-        self.delete_if(id, &Expected::Any).await
-    }
 }
 
 /// Builds a page from records in id order that start after the query's cursor:

@@ -106,7 +106,10 @@ async fn the_version_attribute_is_read_and_never_shown() {
             .item("_version", AttributeValue::S("seven".into()))
             .build()
     });
-    let error = mocked(&[&forged]).get(&id("a")).await.unwrap_err();
+    let error = mocked(&[&forged])
+        .get_versioned(&id("a"))
+        .await
+        .unwrap_err();
     assert!(
         chain(&error).contains("attribute `_version` cannot be read as JSON"),
         "{}",
@@ -117,7 +120,10 @@ async fn the_version_attribute_is_read_and_never_shown() {
 #[tokio::test]
 async fn get_of_a_missing_id_is_not_found() {
     let get = mock!(Client::get_item).then_output(|| GetItemOutput::builder().build());
-    let error = mocked(&[&get]).get(&id("gone")).await.unwrap_err();
+    let error = mocked(&[&get])
+        .get_versioned(&id("gone"))
+        .await
+        .unwrap_err();
     assert!(matches!(error, BackendError::NotFound(missing) if missing == id("gone")));
 }
 
@@ -129,7 +135,7 @@ async fn an_unreadable_item_is_internal_and_names_the_attribute() {
             .item("price", AttributeValue::N("12,5".into()))
             .build()
     });
-    let error = mocked(&[&get]).get(&id("a")).await.unwrap_err();
+    let error = mocked(&[&get]).get_versioned(&id("a")).await.unwrap_err();
     assert!(matches!(error, BackendError::Internal(_)));
     assert_eq!(
         chain(&error),
@@ -171,7 +177,7 @@ async fn create_is_a_put_that_never_overwrites() {
         )
     });
     let new = NewRecord::from_body(br#"{"id":"a"}"#).unwrap();
-    let error = mocked(&[&taken]).create(new).await.unwrap_err();
+    let error = mocked(&[&taken]).create_versioned(new).await.unwrap_err();
     assert!(matches!(error, BackendError::AlreadyExists(existing) if existing == id("a")));
 }
 
@@ -210,7 +216,7 @@ async fn update_sets_fields_on_an_existing_item_only() {
     });
     let changes = RecordChanges::from_body(br#"{"n":2}"#, &id("gone")).unwrap();
     let error = mocked(&[&missing])
-        .update(&id("gone"), changes)
+        .update_if(&id("gone"), changes, &Expected::Any)
         .await
         .unwrap_err();
     assert!(matches!(error, BackendError::NotFound(_)));
@@ -317,7 +323,7 @@ async fn an_update_without_fields_is_one_consistent_get() {
         .then_output(|| GetItemOutput::builder().build());
     let backend = mocked(&[&update, &get]);
     let error = backend
-        .update(&id("a"), RecordChanges::default())
+        .update_if(&id("a"), RecordChanges::default(), &Expected::Any)
         .await
         .unwrap_err();
     assert!(matches!(error, BackendError::NotFound(_)));
@@ -332,14 +338,20 @@ async fn delete_is_conditional() {
                 && input.expression_attribute_values().is_none()
         })
         .then_output(|| DeleteItemOutput::builder().build());
-    mocked(&[&delete]).delete(&id("a")).await.unwrap();
+    mocked(&[&delete])
+        .delete_if(&id("a"), &Expected::Any)
+        .await
+        .unwrap();
 
     let missing = mock!(Client::delete_item).then_error(|| {
         DeleteItemError::ConditionalCheckFailedException(
             ConditionalCheckFailedException::builder().build(),
         )
     });
-    let error = mocked(&[&missing]).delete(&id("a")).await.unwrap_err();
+    let error = mocked(&[&missing])
+        .delete_if(&id("a"), &Expected::Any)
+        .await
+        .unwrap_err();
     assert!(matches!(error, BackendError::NotFound(_)));
 }
 
@@ -352,7 +364,7 @@ async fn item_size_refusals_are_too_large() {
         ))
     });
     let new = NewRecord::from_body(br#"{"id":"a"}"#).unwrap();
-    let error = mocked(&[&put]).create(new).await.unwrap_err();
+    let error = mocked(&[&put]).create_versioned(new).await.unwrap_err();
     assert!(matches!(error, BackendError::TooLarge), "{error:?}");
 
     let update = mock!(Client::update_item).then_error(|| {
@@ -363,7 +375,7 @@ async fn item_size_refusals_are_too_large() {
     });
     let changes = RecordChanges::from_body(br#"{"n":1}"#, &id("a")).unwrap();
     let error = mocked(&[&update])
-        .update(&id("a"), changes)
+        .update_if(&id("a"), changes, &Expected::Any)
         .await
         .unwrap_err();
     assert!(matches!(error, BackendError::TooLarge), "{error:?}");
@@ -380,7 +392,7 @@ async fn values_dynamodb_cannot_store_are_invalid() {
         id: id("a"),
         record: record(r#"{"id":"a","n":1.000000000000000000000000000000000000001}"#),
     };
-    let error = mocked(&[&put]).create(new).await.unwrap_err();
+    let error = mocked(&[&put]).create_versioned(new).await.unwrap_err();
     assert!(
         matches!(&error, BackendError::Invalid(text) if text == message),
         "{error:?}"
@@ -431,7 +443,7 @@ async fn throttling_after_the_sdk_retries_is_unavailable() {
     );
     let new = NewRecord::from_body(br#"{"id":"a"}"#).unwrap();
     let error = DynamoDbBackend::new(client, TABLE)
-        .create(new)
+        .create_versioned(new)
         .await
         .unwrap_err();
     assert_eq!(throttled.num_calls(), 3, "the SDK retried first");
@@ -459,7 +471,10 @@ async fn missing_tables_and_denied_access_are_internal_naming_the_table() {
                 .build(),
         )
     });
-    let error = mocked(&[&missing]).get(&id("a")).await.unwrap_err();
+    let error = mocked(&[&missing])
+        .get_versioned(&id("a"))
+        .await
+        .unwrap_err();
     assert!(matches!(error, BackendError::Internal(_)), "{error:?}");
     let line = chain(&error);
     assert!(
@@ -474,7 +489,10 @@ async fn missing_tables_and_denied_access_are_internal_naming_the_table() {
             "User: arn:aws:sts::1:assumed-role/api is not authorized to perform: dynamodb:DeleteItem",
         ))
     });
-    let error = mocked(&[&denied]).delete(&id("a")).await.unwrap_err();
+    let error = mocked(&[&denied])
+        .delete_if(&id("a"), &Expected::Any)
+        .await
+        .unwrap_err();
     assert!(matches!(error, BackendError::Internal(_)), "{error:?}");
     assert!(
         chain(&error).contains("DynamoDB DeleteItem on table `test-users` failed"),
