@@ -225,7 +225,10 @@ async fn each_single_record_request_is_one_dynamodb_call() {
         )
         .await
         .unwrap();
-    assert_eq!(Value::Object(updated.record), json!({"id": "a", "m": "x", "n": 2}));
+    assert_eq!(
+        Value::Object(updated.record),
+        json!({"id": "a", "m": "x", "n": 2})
+    );
     check("UpdateItem", "update");
     let error = backend
         .update_if(&id("b"), changes("b", json!({"n": 2})), &Expected::Any)

@@ -16,8 +16,7 @@ mod deployed;
 
 use deployed::{declaration, deployer, host_arch, host_lambda_zip, stderr, stdout, workspace};
 
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
+use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -44,23 +43,8 @@ async fn outputs_bucket(sdk: &aws_config::SdkConfig, stack: &str) -> String {
 
 /// One HTTP/1.1 request to the emulator; returns status and body.
 fn http(endpoint: &str, method: &str, path: &str, body: &str) -> (u16, String) {
-    let address = endpoint.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(address).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\n\
-         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response[9..12].parse().unwrap();
-    let body = response.split_once("\r\n\r\n").unwrap().1.to_owned();
-    (status, body)
+    let response = deployed::http(endpoint, method, path, body);
+    (response.status, response.body)
 }
 
 /// A stack whose creation fails on AWS and on the emulator alike: an SSM

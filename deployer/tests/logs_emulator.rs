@@ -19,47 +19,31 @@ mod deployed;
 
 use deployed::{declaration, deployer, deployer_command, host_lambda_zip, stderr, stdout};
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::TcpStream;
+use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// A response: status, the `x-request-id` header, body.
+/// A response and the request id the API gave it.
 struct Response {
     status: u16,
     request_id: String,
     body: String,
 }
 
-/// One HTTP/1.1 request to the emulator's gateway.
+/// One request without a body to the emulator's gateway.
 fn http(endpoint: &str, method: &str, path: &str) -> Response {
-    let address = endpoint.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(address).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\n\
-         content-length: 0\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    let request_id = head
-        .lines()
-        .filter_map(|line| line.split_once(':'))
-        .find(|(name, _)| name.eq_ignore_ascii_case("x-request-id"))
-        .map(|(_, value)| value.trim().to_owned())
-        .unwrap_or_else(|| panic!("no x-request-id in\n{head}"));
+    let response = deployed::http(endpoint, method, path, "");
+    let request_id = response
+        .header("x-request-id")
+        .unwrap_or_else(|| panic!("no x-request-id in\n{}", response.head))
+        .to_owned();
     Response {
-        status: head[9..12].parse().unwrap(),
+        status: response.status,
         request_id,
-        body: body.to_owned(),
+        body: response.body,
     }
 }
 

@@ -5,9 +5,11 @@
 
 #![allow(dead_code, clippy::unwrap_used)] // each test binary uses part of it
 
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -117,4 +119,49 @@ pub fn declaration(dir: &Path, name: &str, stack_section: &str) -> PathBuf {
     let path = infra.join("app.yaml");
     std::fs::write(&path, format!("{app}{stack_section}")).unwrap();
     path
+}
+
+/// A response from the emulator's API Gateway.
+pub struct GatewayResponse {
+    pub status: u16,
+    /// The status line and headers, as received.
+    pub head: String,
+    pub body: String,
+}
+
+impl GatewayResponse {
+    /// The value of header `name` (any case), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head
+            .lines()
+            .filter_map(|line| line.split_once(':'))
+            .find(|(found, _)| found.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.trim())
+    }
+}
+
+/// One HTTP/1.1 request to the emulator's gateway, with a JSON body when
+/// `body` is not empty. Written by hand, not by an HTTP client, so that the
+/// path goes out exactly as given (encoded or not).
+pub fn http(endpoint: &str, method: &str, path: &str, body: &str) -> GatewayResponse {
+    let address = endpoint.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    GatewayResponse {
+        status: head[9..12].parse().unwrap(),
+        head: head.to_owned(),
+        body: body.to_owned(),
+    }
 }
