@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::index::{IndexConfig, check_indexes};
 use crate::record::{ID_FIELD, MAX_ATTRIBUTE_NAME_LEN};
 
 /// The parsed `app.yaml`.
@@ -50,6 +51,9 @@ pub struct ResourceConfig {
     /// update body setting one is a 400 naming it. The API's own attributes
     /// ([`crate::record::SERVICE_ATTRIBUTES`]) are protected everywhere anyway.
     pub protected: Vec<String>,
+    /// Secondary indexes: global secondary indexes of a `dynamodb` table,
+    /// and on any backend what a list may be served from and ordered by.
+    pub indexes: Vec<IndexConfig>,
 }
 
 /// A resource as written in the file, before `read_only` is resolved.
@@ -68,6 +72,8 @@ struct DeclaredResource {
     read_only: bool,
     #[serde(default)]
     protected: Vec<String>,
+    #[serde(default)]
+    indexes: Vec<IndexConfig>,
 }
 
 impl TryFrom<DeclaredResource> for ResourceConfig {
@@ -97,12 +103,14 @@ impl TryFrom<DeclaredResource> for ResourceConfig {
                 return Err("`protected` cannot hold `id`: a create must write it".to_owned());
             }
         }
+        check_indexes(&declared.indexes)?;
         Ok(Self {
             backend: declared.backend,
             seed: declared.seed,
             table: declared.table,
             operations,
             protected: declared.protected,
+            indexes: declared.indexes,
         })
     }
 }
@@ -350,6 +358,61 @@ mod tests {
         let audit = &config.resources["audit"];
         assert_eq!(audit.table.as_deref(), Some("audit-log"));
         assert_eq!(audit.operations, vec![Operation::List, Operation::Get]);
+    }
+
+    #[test]
+    fn indexes_are_declared_per_resource_and_checked() {
+        let config = parse(
+            "resources:\n  users:\n    backend: dynamodb\n    indexes:\n      \
+             - name: users-by-gender\n        partition_key: { name: gender, type: string }\n      \
+             - name: users-by-team-age\n        partition_key: { name: team, type: string }\n        \
+             sort_key: { name: age, type: number }\n",
+        )
+        .unwrap();
+        let indexes = &config.resources["users"].indexes;
+        assert_eq!(indexes.len(), 2);
+        assert_eq!(indexes[0].partition_key.name, "gender");
+        assert_eq!(indexes[0].sort_key, None);
+        assert_eq!(
+            indexes[1]
+                .sort_key
+                .as_ref()
+                .map(|key| (key.name.as_str(), key.kind)),
+            Some(("age", crate::index::KeyKind::Number))
+        );
+        assert!(
+            parse("resources:\n  x: { backend: memory }\n")
+                .unwrap()
+                .resources["x"]
+                .indexes
+                .is_empty()
+        );
+
+        for (text, fragment) in [
+            (
+                "resources:\n  x: { backend: memory, indexes: [{ name: by, partition_key: { name: g, type: string } }] }\n",
+                "3 to 255",
+            ),
+            (
+                "resources:\n  x: { backend: memory, indexes: [{ name: by-g, partition_key: { name: g, type: binary } }] }\n",
+                "unknown variant `binary`",
+            ),
+            (
+                "resources:\n  x: { backend: memory, indexes: [{ name: by-g, partition: g }] }\n",
+                "unknown field `partition`",
+            ),
+        ] {
+            let message = parse(text).expect_err(text);
+            assert!(message.contains(fragment), "{text}: {message}");
+        }
+
+        // The environment mapping carries them in the same form.
+        let config = AppConfig::from_resources_json(
+            r#"{"users":{"backend":"memory","indexes":[{"name":"users-by-gender","partition_key":{"name":"gender","type":"string"}}]}}"#,
+            PathBuf::new(),
+        )
+        .unwrap();
+        assert_eq!(config.resources["users"].indexes[0].name, "users-by-gender");
     }
 
     #[test]
