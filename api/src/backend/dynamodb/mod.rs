@@ -72,6 +72,14 @@ pub fn item_actions(operation: Operation) -> &'static [&'static str] {
     }
 }
 
+/// The DynamoDB actions, as IAM names them, that a list served from a
+/// secondary index calls, on the index (`table/<table>/index/<index>`): the
+/// deployer grants them on each declared index of a resource that allows
+/// `list`. IAM authorises a Query on an index against the index's ARN
+/// ("Using IAM policy conditions for fine-grained access control", DynamoDB
+/// developer guide).
+pub const INDEX_LIST_ACTIONS: &[&str] = &["dynamodb:Query"];
+
 /// The AWS configuration for DynamoDB: the standard chain (environment,
 /// profiles, the Lambda execution role's variables, `AWS_ENDPOINT_URL`), over
 /// an HTTPS client on rustls with ring. The SDK's default client uses aws-lc,
