@@ -21,6 +21,7 @@ pub mod config;
 pub mod cursor;
 #[cfg(feature = "server")]
 pub mod error;
+pub mod filter;
 pub mod index;
 #[cfg(feature = "server")]
 pub mod lambda_path;

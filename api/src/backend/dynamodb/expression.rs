@@ -18,7 +18,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::attribute::{to_attribute_value, version_value};
 use crate::backend::{VERSION_ATTRIBUTE, Version};
-use crate::query::{Filter, Scalar, Test};
+use crate::filter::{Filter, Scalar, Test};
 use crate::record::{ID_FIELD, Record};
 
 /// The placeholder of `id` in the conditions of single-record writes.
