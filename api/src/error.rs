@@ -16,6 +16,7 @@ use crate::lambda_path::InvalidEventPath;
 use crate::logging::current_request_id;
 use crate::query::InvalidQuery;
 use crate::record::{InvalidBody, InvalidId, MAX_BODY_BYTES};
+use crate::resource_map::Unwritable;
 
 /// A request that could not be served, and why.
 #[derive(Debug, Error)]
@@ -35,6 +36,8 @@ pub enum ApiError {
     InvalidQuery(#[from] InvalidQuery),
     #[error(transparent)]
     InvalidBody(#[from] InvalidBody),
+    #[error(transparent)]
+    Unwritable(#[from] Unwritable),
     #[error("invalid id in the path: {0}")]
     InvalidId(#[from] InvalidId),
     /// An API Gateway event whose path cannot be the request's.
@@ -57,6 +60,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::InvalidQuery(_)
             | ApiError::InvalidBody(_)
+            | ApiError::Unwritable(_)
             | ApiError::InvalidId(_)
             | ApiError::InvalidEventPath(_)
             | ApiError::Malformed(_) => StatusCode::BAD_REQUEST,

@@ -93,6 +93,34 @@ impl IndexConfig {
     pub fn keys(&self) -> impl Iterator<Item = &KeyAttribute> {
         std::iter::once(&self.partition_key).chain(&self.sort_key)
     }
+
+    /// Whether the index holds `record`: DynamoDB's indexes are sparse, and
+    /// hold the items that have every key attribute (of its declared type).
+    pub fn holds(&self, record: &Record) -> bool {
+        self.key_roles().all(|(_, key, max_bytes)| {
+            record
+                .get(&key.name)
+                .is_some_and(|value| fits(key.kind, value, max_bytes))
+        })
+    }
+
+    /// Each key with its role and the longest value DynamoDB stores in it.
+    fn key_roles(&self) -> impl Iterator<Item = (&'static str, &KeyAttribute, usize)> {
+        std::iter::once(("partition", &self.partition_key, MAX_PARTITION_VALUE_BYTES)).chain(
+            self.sort_key
+                .as_ref()
+                .map(|key| ("sort", key, MAX_SORT_VALUE_BYTES)),
+        )
+    }
+}
+
+/// Whether DynamoDB stores `value` in a key of type `kind`.
+fn fits(kind: KeyKind, value: &serde_json::Value, max_bytes: usize) -> bool {
+    match (kind, value) {
+        (KeyKind::String, serde_json::Value::String(s)) => !s.is_empty() && s.len() <= max_bytes,
+        (KeyKind::Number, serde_json::Value::Number(_)) => true,
+        _ => false,
+    }
 }
 
 /// Checks a resource's `indexes:`; the message names the index and the rule.

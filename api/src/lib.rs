@@ -29,6 +29,7 @@ pub mod lambda_path;
 pub mod logging;
 #[cfg(feature = "server")]
 pub mod openapi;
+pub mod plan;
 #[cfg(feature = "server")]
 pub mod preconditions;
 pub mod query;

@@ -1,4 +1,4 @@
-//! The list query language: `limit`, `offset`, `fields` and `filters`.
+//! The list query language: `limit`, `offset`, `fields`, `filters` and `order`.
 //!
 //! A query string is parsed once, here, into a [`ListQuery`]; backends receive
 //! that typed value and never see raw strings. This module also holds the
@@ -10,6 +10,8 @@ use thiserror::Error;
 
 use crate::cursor::Cursor;
 use crate::filter::{Filter, Scalar, Test};
+use crate::index::IndexConfig;
+use crate::plan::{Order, Plan, PlanError};
 use crate::record::{MAX_ATTRIBUTE_NAME_LEN, Record, VERSION_ATTRIBUTE, shorten};
 
 /// Page size when `limit` is absent.
@@ -32,6 +34,11 @@ pub struct ListQuery {
     pub fields: Option<Vec<String>>,
     /// Conditions a record must all meet to be listed.
     pub filters: Vec<Filter>,
+    /// `order=attr` or `order=-attr`: served by an index sorting by it.
+    pub order: Option<Order>,
+    /// How the list is served: chosen from the filters, the order and the
+    /// resource's indexes, when the query is parsed.
+    pub plan: Plan,
 }
 
 impl Default for ListQuery {
@@ -41,6 +48,8 @@ impl Default for ListQuery {
             after: None,
             fields: None,
             filters: Vec::new(),
+            order: None,
+            plan: Plan::Scan,
         }
     }
 }
@@ -58,15 +67,22 @@ pub enum InvalidQuery {
     Fields(String),
     #[error("`filters`: {0}")]
     Filters(String),
-    #[error("unknown query parameter `{0}`; a list accepts limit, offset, fields and filters")]
+    #[error("`order` must be an attribute name, or `-` and one for descending order, got {0:?}")]
+    OrderSyntax(String),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(
+        "unknown query parameter `{0}`; a list accepts limit, offset, fields, filters and order"
+    )]
     UnknownParameter(String),
     #[error("query parameter `{0}` is given more than once")]
     Repeated(String),
 }
 
 impl ListQuery {
-    /// Parses the raw query string of a list request (`None` when the URL has none).
-    pub fn parse(raw: Option<&str>) -> Result<Self, InvalidQuery> {
+    /// Parses the raw query string of a list request (`None` when the URL
+    /// has none) on a resource with `indexes`, and plans it.
+    pub fn parse(raw: Option<&str>, indexes: &[IndexConfig]) -> Result<Self, InvalidQuery> {
         let mut query = Self::default();
         let mut seen: Vec<String> = Vec::new();
         for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
@@ -81,8 +97,13 @@ impl ListQuery {
                 "filters" => {
                     query.filters = parse_filters(&value).map_err(InvalidQuery::Filters)?
                 }
+                "order" => query.order = parse_order(&value)?,
                 _ => return Err(InvalidQuery::UnknownParameter(shorten(&name))),
             }
+        }
+        query.plan = Plan::choose(&query.filters, query.order.as_ref(), indexes)?;
+        if let Some(cursor) = &query.after {
+            query.plan.check_cursor(cursor)?;
         }
         Ok(query)
     }
@@ -103,6 +124,23 @@ fn parse_offset(raw: &str) -> Result<Option<Cursor>, InvalidQuery> {
     Cursor::decode(raw)
         .map(Some)
         .map_err(|_| InvalidQuery::Offset(shorten(raw)))
+}
+
+fn parse_order(raw: &str) -> Result<Option<Order>, InvalidQuery> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let (descending, attribute) = match raw.strip_prefix('-') {
+        Some(attribute) => (true, attribute),
+        None => (false, raw),
+    };
+    if attribute.is_empty() || check_field_name(attribute).is_err() {
+        return Err(InvalidQuery::OrderSyntax(shorten(raw)));
+    }
+    Ok(Some(Order {
+        attribute: attribute.to_owned(),
+        descending,
+    }))
 }
 
 fn parse_fields(raw: &str) -> Result<Option<Vec<String>>, InvalidQuery> {
@@ -390,7 +428,7 @@ mod tests {
         let encoded: String = form_urlencoded::Serializer::new(String::new())
             .append_pair("filters", input)
             .finish();
-        let parsed = ListQuery::parse(Some(&encoded)).map(|q| q.filters);
+        let parsed = ListQuery::parse(Some(&encoded), &[]).map(|q| q.filters);
         match expected {
             Ok(filters) => assert_eq!(parsed, Ok(filters), "filters={input}"),
             Err(fragment) => {
@@ -511,7 +549,7 @@ mod tests {
     }
 
     fn check_query(input: &str, expected: Result<ListQuery, &str>) {
-        let parsed = ListQuery::parse(Some(input));
+        let parsed = ListQuery::parse(Some(input), &[]);
         match expected {
             Ok(query) => assert_eq!(parsed, Ok(query), "?{input}"),
             Err(message) => {
@@ -589,7 +627,9 @@ mod tests {
         check_query("fields=", Ok(ListQuery::default()));
         check_query(
             "limt=5",
-            Err("unknown query parameter `limt`; a list accepts limit, offset, fields and filters"),
+            Err(
+                "unknown query parameter `limt`; a list accepts limit, offset, fields, filters and order",
+            ),
         );
         check_query(
             "limit=1&limit=2",
@@ -605,11 +645,14 @@ mod tests {
         });
         let record = record.as_object().unwrap();
         let check = |text: &str, expected: bool| {
-            let query = ListQuery::parse(Some(
-                &form_urlencoded::Serializer::new(String::new())
-                    .append_pair("filters", text)
-                    .finish(),
-            ))
+            let query = ListQuery::parse(
+                Some(
+                    &form_urlencoded::Serializer::new(String::new())
+                        .append_pair("filters", text)
+                        .finish(),
+                ),
+                &[],
+            )
             .unwrap();
             assert_eq!(query.filters[0].matches(record), expected, "{text}");
         };

@@ -19,6 +19,7 @@ use crate::backend::embedded::{EmbeddedStore, EmbeddedStoreError};
 use crate::backend::memory::MemoryBackend;
 use crate::backend::{Backend, BackendError};
 use crate::config::{AppConfig, BackendKind, Operation};
+use crate::index::{IndexConfig, IndexKeyProblem, check_index_keys};
 use crate::record::{InvalidBody, NewRecord, Record, check_protected};
 
 /// A served resource: its backend and what clients may do with it.
@@ -28,6 +29,18 @@ pub struct ServedResource {
     pub operations: Vec<Operation>,
     /// Attributes clients may not write (app.yaml's `protected:`).
     pub protected: Vec<String>,
+    /// Secondary indexes (app.yaml's `indexes:`): what lists are planned on,
+    /// and what key values a write must respect.
+    pub indexes: Vec<IndexConfig>,
+}
+
+/// Why a create or update body may not be written to this resource.
+#[derive(Debug, Error)]
+pub enum Unwritable {
+    #[error(transparent)]
+    Protected(#[from] InvalidBody),
+    #[error(transparent)]
+    IndexKey(#[from] IndexKeyProblem),
 }
 
 impl ServedResource {
@@ -37,6 +50,7 @@ impl ServedResource {
             backend,
             operations: Operation::all(),
             protected: Vec::new(),
+            indexes: Vec::new(),
         }
     }
 
@@ -45,9 +59,12 @@ impl ServedResource {
     }
 
     /// Refuses a create or update body that sets a protected attribute
-    /// (this resource's, or one the API maintains itself).
-    pub fn check_writable(&self, attributes: &Record) -> Result<(), InvalidBody> {
-        check_protected(attributes, &self.protected)
+    /// (this resource's, or one the API maintains itself), or an index key
+    /// to a value DynamoDB would not store under that index.
+    pub fn check_writable(&self, attributes: &Record) -> Result<(), Unwritable> {
+        check_protected(attributes, &self.protected)?;
+        check_index_keys(attributes, &self.indexes)?;
+        Ok(())
     }
 }
 
@@ -120,7 +137,7 @@ impl ResourceMap {
         let mut map = Self::default().requiring_api_key(config.api_key);
         for (name, declared) in &config.resources {
             let seed = || match config.seed_path(declared) {
-                Some(path) => read_seed(name, &path),
+                Some(path) => read_seed(name, &path, &declared.indexes),
                 None => Ok(Vec::new()),
             };
             let backend: Arc<dyn Backend> = match (declared.backend, dynamodb) {
@@ -161,6 +178,7 @@ impl ResourceMap {
                     backend,
                     operations: declared.operations.clone(),
                     protected: declared.protected.clone(),
+                    indexes: declared.indexes.clone(),
                 },
             );
         }
@@ -196,8 +214,13 @@ impl ResourceMap {
     }
 }
 
-/// Reads a seed file: a JSON array of records, each valid as a create body.
-pub fn read_seed(resource: &str, path: &Path) -> Result<Vec<NewRecord>, ResourceMapError> {
+/// Reads a seed file: a JSON array of records, each valid as a create body
+/// on a resource with `indexes`.
+pub fn read_seed(
+    resource: &str,
+    path: &Path,
+    indexes: &[IndexConfig],
+) -> Result<Vec<NewRecord>, ResourceMapError> {
     let invalid = |reason: String| ResourceMapError::SeedInvalid {
         resource: resource.to_owned(),
         path: path.to_owned(),
@@ -217,8 +240,11 @@ pub fn read_seed(resource: &str, path: &Path) -> Result<Vec<NewRecord>, Resource
             // Seeds obey the same rules as a POST body, so every seeded record
             // can be read, updated and deleted over HTTP.
             let body = serde_json::to_vec(item).map_err(|err| invalid(err.to_string()))?;
-            NewRecord::from_body(&body)
-                .map_err(|err: InvalidBody| invalid(format!("item {index}: {err}")))
+            let record = NewRecord::from_body(&body)
+                .map_err(|err: InvalidBody| invalid(format!("item {index}: {err}")))?;
+            check_index_keys(&record.record, indexes)
+                .map_err(|err| invalid(format!("item {index}: {err}")))?;
+            Ok(record)
         })
         .collect()
 }

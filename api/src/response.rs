@@ -1,6 +1,7 @@
 //! What the router adds to a response beyond its body: a body that is JSON
 //! already, the record's `ETag`, the created record's `Location` and the next
-//! page's `next-offset` and `Link` headers. Its own module so that the router
+//! page's `next-offset` and `Link` headers, and how a list was served
+//! (`x-served-by`). Its own module so that the router
 //! and the OpenAPI document, which describes these headers, share them
 //! without depending on each other.
 
@@ -11,10 +12,15 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::backend::Version;
 use crate::cursor::Cursor;
+use crate::plan::Plan;
 use crate::record::RecordId;
 
 /// The response header carrying the next page's `offset` cursor.
 pub static NEXT_OFFSET_HEADER: HeaderName = HeaderName::from_static("next-offset");
+
+/// The response header of a list saying how it was served: `scan`, or
+/// `index <name>` (see [`crate::plan`]).
+pub static SERVED_BY_HEADER: HeaderName = HeaderName::from_static("x-served-by");
 
 /// A 200 with a body that is JSON already (what `Json` would answer, without
 /// serialising).
@@ -92,5 +98,16 @@ pub(crate) fn add_next_page_headers(
     }
     if let Ok(value) = HeaderValue::from_str(&link) {
         headers.insert(header::LINK, value);
+    }
+}
+
+/// `x-served-by: scan` or `x-served-by: index <name>`.
+pub(crate) fn add_served_by(response: &mut Response, plan: &Plan) {
+    // Index names are ASCII letters, digits, `_`, `-` and `.`: always a
+    // valid header value.
+    if let Ok(value) = HeaderValue::try_from(plan.served_by()) {
+        response
+            .headers_mut()
+            .insert(SERVED_BY_HEADER.clone(), value);
     }
 }

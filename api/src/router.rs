@@ -22,7 +22,9 @@ use crate::preconditions::{entity_tags, if_match};
 use crate::query::ListQuery;
 use crate::record::{MAX_BODY_BYTES, NewRecord, RecordChanges, RecordId};
 use crate::resource_map::{ResourceMap, ServedResource};
-use crate::response::{add_etag, add_next_page_headers, created_location, json_response};
+use crate::response::{
+    add_etag, add_next_page_headers, add_served_by, created_location, json_response,
+};
 
 /// Builds the application over `resources`.
 pub fn router(resources: ResourceMap) -> Router {
@@ -69,9 +71,10 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let Path(name) = path?;
     let resource = find(&resources, &name, Operation::List, &method, &uri)?;
-    let query = ListQuery::parse(raw_query.as_deref())?;
+    let query = ListQuery::parse(raw_query.as_deref(), &resource.indexes)?;
     let page = resource.backend.list_json(&query).await?;
     let mut response = json_response(page.body);
+    add_served_by(&mut response, &query.plan);
     if let Some(next) = page.next {
         add_next_page_headers(&mut response, &next, raw_query.as_deref());
     }

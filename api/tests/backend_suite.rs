@@ -19,6 +19,7 @@ use api::backend::dynamodb::attribute::record_to_item;
 use api::backend::embedded::EmbeddedStore;
 use api::backend::memory::MemoryBackend;
 use api::backend::{Backend, VERSION_ATTRIBUTE};
+use api::index::{IndexConfig, KeyAttribute, KeyKind};
 use api::record::{MAX_BODY_BYTES, NewRecord};
 use api::{ResourceMap, ServedResource, router};
 use axum::Router;
@@ -38,6 +39,12 @@ enum Kind {
 /// The router over one resource `things` of `kind`, holding `seed`; `None`
 /// when that backend cannot run here (DynamoDB without an emulator, outside CI).
 async fn things(kind: Kind, seed: Vec<Value>) -> Option<Router> {
+    indexed_things(kind, seed, Vec::new()).await
+}
+
+/// [`things`] with secondary `indexes` (global secondary indexes of the
+/// DynamoDB table).
+async fn indexed_things(kind: Kind, seed: Vec<Value>, indexes: Vec<IndexConfig>) -> Option<Router> {
     let seed: Vec<NewRecord> = seed
         .iter()
         .map(|record| NewRecord::from_body(record.to_string().as_bytes()).unwrap())
@@ -53,7 +60,7 @@ async fn things(kind: Kind, seed: Vec<Value>) -> Option<Router> {
             let config = support::emulator_config().await?;
             let client = aws_sdk_dynamodb::Client::new(&config);
             let table = support::unique_table("suite");
-            support::create_table(&client, &table).await;
+            support::create_indexed_table(&client, &table, &indexes).await;
             // As the deployer seeds a table: plain items without a version,
             // so seeds are at version 0 here as in the other backends.
             for record in seed {
@@ -68,9 +75,11 @@ async fn things(kind: Kind, seed: Vec<Value>) -> Option<Router> {
             Arc::new(DynamoDbBackend::new(client, table))
         }
     };
-    Some(router(
-        ResourceMap::default().with("things", ServedResource::new(backend)),
-    ))
+    let resource = ServedResource {
+        indexes,
+        ..ServedResource::new(backend)
+    };
+    Some(router(ResourceMap::default().with("things", resource)))
 }
 
 struct Reply {
@@ -78,6 +87,7 @@ struct Reply {
     body: Value,
     next_offset: Option<String>,
     etag: Option<String>,
+    served_by: Option<String>,
 }
 
 async fn call(app: &Router, method: Method, uri: &str, body: impl Into<Body>) -> Reply {
@@ -101,6 +111,7 @@ async fn call_with(
     let status = response.status();
     let next_offset = header(response.headers(), "next-offset");
     let etag = header(response.headers(), "etag");
+    let served_by = header(response.headers(), "x-served-by");
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let body = if bytes.is_empty() {
         Value::Null
@@ -112,6 +123,7 @@ async fn call_with(
         body,
         next_offset,
         etag,
+        served_by,
     }
 }
 
@@ -790,6 +802,268 @@ async fn bodies_never_show_the_version_attribute(kind: Kind) {
     );
 }
 
+// ---------------------------------------------------------------------------
+// Lists served from a secondary index: the same records, order and cursors
+// on every backend.
+// ---------------------------------------------------------------------------
+
+fn key(name: &str, kind: KeyKind) -> KeyAttribute {
+    KeyAttribute {
+        name: name.to_owned(),
+        kind,
+    }
+}
+
+/// `by-gender` (partition `gender`) and `by-team-age` (partition `team`,
+/// sort `age`, a number).
+fn people_indexes() -> Vec<IndexConfig> {
+    vec![
+        IndexConfig {
+            name: "by-gender".to_owned(),
+            partition_key: key("gender", KeyKind::String),
+            sort_key: None,
+        },
+        IndexConfig {
+            name: "by-team-age".to_owned(),
+            partition_key: key("team", KeyKind::String),
+            sort_key: Some(key("age", KeyKind::Number)),
+        },
+    ]
+}
+
+/// 60 people: genders F, M, X in turn; teams red and blue in turn; ages
+/// from 20 to 39 (so several share an age), except every seventh has none.
+fn people() -> Vec<Value> {
+    (0..60)
+        .map(|i| {
+            let gender = ["F", "M", "X"][i % 3];
+            let team = ["red", "blue"][i % 2];
+            let name = format!("{}{i}", ["Ana", "Bo", "Cy"][i % 3]);
+            let mut person = json!({
+                "id": format!("u{i:02}"),
+                "gender": gender,
+                "team": team,
+                "name": name,
+            });
+            if i % 7 != 0 {
+                person["age"] = json!(20 + (i * 13) % 20);
+            }
+            person
+        })
+        .collect()
+}
+
+/// Every page of `query`, following `next-offset`: the ids in order, and
+/// what each page said served it.
+async fn follow(app: &Router, query: &str) -> (Vec<String>, BTreeSet<String>) {
+    let mut listed = Vec::new();
+    let mut served_by = BTreeSet::new();
+    let mut uri = format!("/api/things?{query}");
+    loop {
+        let reply = get(app, &uri).await;
+        assert_eq!(reply.status, StatusCode::OK, "{uri}: {}", reply.body);
+        served_by.extend(reply.served_by.clone());
+        listed.extend(
+            reply
+                .body
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|record| record["id"].as_str().unwrap().to_owned()),
+        );
+        let Some(next) = reply.next_offset else {
+            break;
+        };
+        uri = format!("/api/things?{query}&offset={next}");
+        assert!(listed.len() <= 60, "more listed than stored: {listed:?}");
+    }
+    (listed, served_by)
+}
+
+/// The ids of `people()` passing `keep`, ordered by age then id.
+fn by_age(keep: impl Fn(&Value) -> bool) -> Vec<String> {
+    let mut selected: Vec<(i64, String)> = people()
+        .iter()
+        .filter(|person| keep(person))
+        .map(|person| {
+            (
+                person["age"].as_i64().unwrap(),
+                person["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    selected.sort();
+    selected.into_iter().map(|(_, id)| id).collect()
+}
+
+async fn an_eq_on_an_index_key_is_served_by_the_index(kind: Kind) {
+    let Some(app) = indexed_things(kind, people(), people_indexes()).await else {
+        return;
+    };
+    let (listed, served_by) = follow(&app, "limit=4&filters=gender:eq:F").await;
+    let expected: Vec<String> = (0..60).step_by(3).map(|i| format!("u{i:02}")).collect();
+    assert_eq!(
+        listed, expected,
+        "in id order (the index has no sort key), each once"
+    );
+    assert_eq!(served_by, set(&["index by-gender"]));
+
+    // Other filters stay filters; the list still reads the index only.
+    let (listed, served_by) = follow(
+        &app,
+        "limit=3&filters=gender:eq:F,name:begins_with:Ana,age:ge:30",
+    )
+    .await;
+    let expected: Vec<String> = people()
+        .iter()
+        .filter(|p| p["gender"] == "F" && p["age"].as_i64().is_some_and(|age| age >= 30))
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(listed, expected);
+    assert_eq!(served_by, set(&["index by-gender"]));
+
+    // A scan answers what no index can, with the same records.
+    let (listed, served_by) = follow(&app, "limit=7&filters=gender:ne:F").await;
+    assert_eq!(served_by, set(&["scan"]));
+    let listed: BTreeSet<String> = listed.into_iter().collect();
+    let expected: BTreeSet<String> = (0..60)
+        .filter(|i| i % 3 != 0)
+        .map(|i| format!("u{i:02}"))
+        .collect();
+    assert_eq!(listed, expected);
+}
+
+async fn order_follows_the_sort_key_then_the_id(kind: Kind) {
+    let Some(app) = indexed_things(kind, people(), people_indexes()).await else {
+        return;
+    };
+    let red_with_age = |p: &Value| p["team"] == "red" && p.get("age").is_some();
+    let ascending = by_age(red_with_age);
+    assert!(ascending.len() > 20, "several pages, ties on age included");
+
+    let (listed, served_by) = follow(&app, "limit=4&filters=team:eq:red&order=age").await;
+    assert_eq!(
+        listed, ascending,
+        "people without an age are not in the index"
+    );
+    assert_eq!(served_by, set(&["index by-team-age"]));
+
+    let (listed, _) = follow(&app, "limit=5&filters=team:eq:red&order=-age").await;
+    let mut descending = ascending.clone();
+    descending.reverse();
+    assert_eq!(listed, descending, "descending reverses ties too");
+
+    // A condition on the sort key is part of the key; fields keep the cursor.
+    let over_29 = by_age(|p| red_with_age(p) && p["age"].as_i64().unwrap() > 29);
+    let (listed, served_by) = follow(&app, "limit=3&filters=team:eq:red,age:gt:29").await;
+    assert_eq!(listed, over_29);
+    assert_eq!(served_by, set(&["index by-team-age"]));
+    let page = get(
+        &app,
+        "/api/things?limit=3&filters=team:eq:red,age:gt:29&fields=name",
+    )
+    .await;
+    assert_eq!(
+        page.body[0].as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["name"],
+        "only the named fields, though the cursor needs id and age"
+    );
+}
+
+/// `follow`, for queries that ask for `fields` without `id`: counts records.
+async fn count_pages(app: &Router, query: &str) -> usize {
+    let mut count = 0;
+    let mut uri = format!("/api/things?{query}");
+    loop {
+        let reply = get(app, &uri).await;
+        assert_eq!(reply.status, StatusCode::OK, "{uri}: {}", reply.body);
+        count += reply.body.as_array().unwrap().len();
+        let Some(next) = reply.next_offset else {
+            return count;
+        };
+        uri = format!("/api/things?{query}&offset={next}");
+    }
+}
+
+async fn index_rules_are_the_same_on_every_backend(kind: Kind) {
+    let Some(app) = indexed_things(kind, people(), people_indexes()).await else {
+        return;
+    };
+    let over_29 = by_age(|p| p["team"] == "red" && p["age"].as_i64().is_some_and(|age| age > 29));
+    assert_eq!(
+        count_pages(&app, "limit=3&filters=team:eq:red,age:gt:29&fields=name").await,
+        over_29.len()
+    );
+
+    // `order` needs an index sorting by it, and its partition key's `eq`.
+    for (query, fragment) in [
+        ("order=name", "no index of this resource sorts by `name`"),
+        ("order=age", "`filters=team:eq:…`"),
+        ("filters=gender:eq:F&order=age", "`filters=team:eq:…`"),
+        ("order=", ""),
+        ("order=-", "`order` must be an attribute name"),
+    ] {
+        let reply = get(&app, &format!("/api/things?{query}")).await;
+        if fragment.is_empty() {
+            assert_eq!(reply.status, StatusCode::OK, "{query}");
+            continue;
+        }
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{query}");
+        let error = reply.body["error"].as_str().unwrap();
+        assert!(error.contains(fragment), "{query}: {error}");
+    }
+
+    // A cursor belongs to the plan that minted it.
+    let page = get(&app, "/api/things?limit=2&filters=gender:eq:F").await;
+    let offset = page.next_offset.unwrap();
+    let reply = get(&app, &format!("/api/things?limit=2&offset={offset}")).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(
+        reply.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("`offset` was returned by a list served from index `by-gender`"),
+        "{}",
+        reply.body
+    );
+
+    // What DynamoDB cannot store under an index is refused everywhere, and
+    // nothing is written.
+    for (body, fragment) in [
+        (
+            json!({"id": "bad-1", "gender": 5}),
+            "attribute `gender` is the partition key of index `by-gender`",
+        ),
+        (json!({"id": "bad-2", "team": ""}), "got an empty string"),
+        (
+            json!({"id": "bad-3", "age": "31"}),
+            "`age` is the sort key of index `by-team-age`",
+        ),
+    ] {
+        let reply = call(&app, Method::POST, "/api/things", body.to_string()).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            reply.body["error"].as_str().unwrap().contains(fragment),
+            "{}",
+            reply.body
+        );
+        let id = body["id"].as_str().unwrap();
+        assert_eq!(
+            get(&app, &format!("/api/things/{id}")).await.status,
+            StatusCode::NOT_FOUND
+        );
+    }
+    let reply = call(
+        &app,
+        Method::PUT,
+        "/api/things/u01",
+        json!({"gender": null}).to_string(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert_eq!(get(&app, "/api/things/u01").await.body["gender"], "M");
+}
+
 /// Instantiates every case for every backend.
 macro_rules! suite {
     ($($case:ident),* $(,)?) => {
@@ -826,6 +1100,9 @@ suite!(
     the_etag_counts_writes,
     a_record_written_without_a_version_is_version_0,
     bodies_never_show_the_version_attribute,
+    an_eq_on_an_index_key_is_served_by_the_index,
+    order_follows_the_sort_key_then_the_id,
+    index_rules_are_the_same_on_every_backend,
 );
 
 #[test]

@@ -112,7 +112,7 @@ async fn list_all(
     calls: &CallLog,
     query: &str,
 ) -> Vec<(Vec<Record>, usize)> {
-    let mut query = ListQuery::parse(Some(query)).unwrap();
+    let mut query = ListQuery::parse(Some(query), &[]).unwrap();
     let mut pages = Vec::new();
     calls.take();
     loop {
@@ -470,7 +470,7 @@ async fn reserved_words_work_as_fields_and_filters() {
     }
     let query = ListQuery::parse(Some(
         "fields=name,status,ttl,value&filters=status:eq:active,value:gt:10,ttl:exists,name:begins_with:name",
-    ))
+    ), &[])
     .unwrap();
     let page = backend.list(&query).await.unwrap();
     assert_eq!(
@@ -550,7 +550,7 @@ async fn pushed_down_filters_agree_with_the_reference_semantics() {
             .append_pair("filters", filter)
             .append_pair("limit", "100")
             .finish();
-        let query = ListQuery::parse(Some(&encoded)).unwrap();
+        let query = ListQuery::parse(Some(&encoded), &[]).unwrap();
         let expected: BTreeSet<String> = records
             .iter()
             .filter(|record| query.filters.iter().all(|f| f.matches(record)))
@@ -631,7 +631,7 @@ async fn a_cursor_survives_the_deletion_of_its_item() {
             .await
             .unwrap();
     }
-    let mut query = ListQuery::parse(Some("limit=2")).unwrap();
+    let mut query = ListQuery::parse(Some("limit=2"), &[]).unwrap();
     let first = backend.list(&query).await.unwrap();
     let cursor = first.next.unwrap();
     // The cursor names an item that no longer exists: DynamoDB resumes from

@@ -680,7 +680,7 @@ async fn bad_queries_are_400_naming_the_problem() {
         ("fields=id,,name", "`fields`: an attribute name is empty"),
         (
             "sort=name",
-            "unknown query parameter `sort`; a list accepts limit, offset, fields and filters",
+            "unknown query parameter `sort`; a list accepts limit, offset, fields, filters and order",
         ),
     ];
     for (query, message) in cases {

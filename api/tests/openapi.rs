@@ -45,6 +45,7 @@ fn mixed_resources() -> ResourceMap {
         backend: Arc::new(MemoryBackend::with_records(Vec::new()).unwrap()),
         operations,
         protected: Vec::new(),
+        indexes: Vec::new(),
     };
     let things = ServedResource {
         protected: vec!["ttl".to_owned()],

@@ -39,6 +39,7 @@ use thiserror::Error;
 
 use super::{
     Backend, BackendError, Expected, Page, VERSION_ATTRIBUTE, Version, Versioned, paginate, rules,
+    start_after,
 };
 use crate::query::ListQuery;
 use crate::record::{InvalidId, NewRecord, Record, RecordChanges, RecordId};
@@ -290,8 +291,8 @@ impl Backend for EmbeddedBackend {
         self.run("list", move |database, table| {
             let transaction = database.begin_read()?;
             let records = transaction.open_table(table)?;
-            let start = match &query.after {
-                Some(cursor) => Bound::Excluded(cursor.last_id()),
+            let start = match start_after(&query) {
+                Some(id) => Bound::Excluded(id),
                 None => Bound::Unbounded,
             };
             let range = records.range::<&str>((start, Bound::Unbounded))?;
@@ -531,7 +532,7 @@ mod tests {
     }
 
     fn query(raw: &str) -> ListQuery {
-        ListQuery::parse(Some(raw)).unwrap()
+        ListQuery::parse(Some(raw), &[]).unwrap()
     }
 
     /// A fresh store holding the resource `users` with `seed`.

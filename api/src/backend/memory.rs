@@ -12,7 +12,7 @@ use async_trait::async_trait;
 
 use super::{
     Backend, BackendError, Expected, Page, PageJson, RecordJson, VERSION_ATTRIBUTE, Version,
-    Versioned, paginate, rules, select_page,
+    Versioned, paginate, rules, select_page, start_after,
 };
 use crate::query::ListQuery;
 use crate::record::{NewRecord, Record, RecordChanges, RecordId};
@@ -96,13 +96,14 @@ impl MemoryBackend {
     }
 }
 
-/// The records after the query's cursor, in id order.
+/// The records a list reads, in id order: after a scan's cursor, or all of
+/// them for a list served from an index.
 fn after_cursor<'a>(
     records: &'a Records,
     query: &ListQuery,
 ) -> impl Iterator<Item = (&'a RecordId, &'a Stored)> {
-    let start = match &query.after {
-        Some(cursor) => Bound::Excluded(cursor.last_id()),
+    let start = match start_after(query) {
+        Some(id) => Bound::Excluded(id),
         None => Bound::Unbounded,
     };
     records.range::<str, _>((start, Bound::Unbounded))
@@ -316,7 +317,7 @@ mod tests {
             "fields=n&limit=4",
         ]
         .into_iter()
-        .map(|raw| ListQuery::parse(Some(raw)).unwrap())
+        .map(|raw| ListQuery::parse(Some(raw), &[]).unwrap())
         .collect::<Vec<_>>();
         // And the second page of each.
         for query in queries.clone() {

@@ -13,13 +13,17 @@
 //! strip it on the way out.
 
 use std::borrow::Borrow;
+use std::cmp::Ordering;
 use std::fmt;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use serde_json::Value;
 use thiserror::Error;
 
-use crate::cursor::Cursor;
+use crate::cursor::{Cursor, IndexPosition};
+use crate::filter::compare_numbers;
+use crate::plan::{IndexPlan, Plan};
 use crate::query::{ListQuery, project};
 use crate::record::{MAX_ITEM_BYTES, NewRecord, Record, RecordChanges, RecordId};
 
@@ -248,10 +252,21 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     async fn delete_if(&self, id: &RecordId, expected: &Expected) -> Result<(), BackendError>;
 }
 
-/// Builds a page from records in id order that start after the query's cursor:
-/// skips records failing a filter, projects `fields`, stops at `limit`. The
-/// stores that keep records sorted (memory, embedded) share this, so they
-/// cannot disagree on paging.
+/// Where a store that keeps records in id order starts reading a list: after
+/// the cursor's id for a scan; from the first record for a list served from
+/// an index, whose order is not the id's.
+pub fn start_after(query: &ListQuery) -> Option<&str> {
+    match &query.plan {
+        Plan::Scan => query.after.as_ref().map(Cursor::last_id),
+        Plan::Index(_) => None,
+    }
+}
+
+/// Builds a page from records in id order, read from [`start_after`]:
+/// skips records failing a filter, projects `fields`, stops at `limit`; for
+/// a list served from an index, in the index's order. The stores that keep
+/// records sorted (memory, embedded) share this, so they cannot disagree on
+/// paging.
 pub fn paginate<K, R>(ordered: impl IntoIterator<Item = (K, R)>, query: &ListQuery) -> Page
 where
     K: Borrow<RecordId>,
@@ -278,6 +293,20 @@ pub fn select_page<K, T>(
 where
     K: Borrow<RecordId>,
 {
+    match &query.plan {
+        Plan::Scan => select_scan_page(ordered, query, record_of),
+        Plan::Index(plan) => select_index_page(ordered, query, plan, record_of),
+    }
+}
+
+fn select_scan_page<K, T>(
+    ordered: impl IntoIterator<Item = (K, T)>,
+    query: &ListQuery,
+    record_of: impl Fn(&T) -> &Record,
+) -> (Vec<T>, Option<Cursor>)
+where
+    K: Borrow<RecordId>,
+{
     let mut selected = Vec::new();
     let mut ordered = ordered.into_iter();
     for (id, entry) in ordered.by_ref() {
@@ -296,4 +325,81 @@ where
         }
     }
     (selected, None)
+}
+
+/// A page of a list served from an index, computed from every record: those
+/// the index holds (its key attributes present, of their declared types)
+/// that meet every filter, ordered by the sort key and then id (reversed
+/// when descending), from after the cursor's position. What DynamoDB's Query
+/// on the index answers.
+fn select_index_page<K, T>(
+    records: impl IntoIterator<Item = (K, T)>,
+    query: &ListQuery,
+    plan: &IndexPlan,
+    record_of: impl Fn(&T) -> &Record,
+) -> (Vec<T>, Option<Cursor>)
+where
+    K: Borrow<RecordId>,
+{
+    let sort_key = plan.index.sort_key.as_ref().map(|key| key.name.as_str());
+    let mut under: Vec<(Option<Value>, String, T)> = records
+        .into_iter()
+        .filter_map(|(id, entry)| {
+            let record = record_of(&entry);
+            if !plan.index.holds(record)
+                || !query.filters.iter().all(|filter| filter.matches(record))
+            {
+                return None;
+            }
+            let sort = sort_key.and_then(|name| record.get(name)).cloned();
+            Some((sort, id.borrow().as_str().to_owned(), entry))
+        })
+        .collect();
+    under.sort_by(|(a_sort, a_id, _), (b_sort, b_id, _)| {
+        index_order((a_sort.as_ref(), a_id), (b_sort.as_ref(), b_id))
+    });
+    if plan.descending {
+        under.reverse();
+    }
+    if let Some(cursor) = &query.after {
+        let at = (
+            cursor
+                .index_position()
+                .and_then(|position| position.sort.as_ref()),
+            cursor.last_id(),
+        );
+        let after = if plan.descending {
+            Ordering::Less
+        } else {
+            Ordering::Greater
+        };
+        under.retain(|(sort, id, _)| index_order((sort.as_ref(), id), at) == after);
+    }
+    let more = under.len() > query.limit;
+    under.truncate(query.limit);
+    let next = more.then(|| under.last()).flatten().map(|(sort, id, _)| {
+        Cursor::in_index(
+            id,
+            IndexPosition {
+                index: plan.index.name.clone(),
+                sort: sort.clone(),
+            },
+        )
+    });
+    (under.into_iter().map(|(_, _, entry)| entry).collect(), next)
+}
+
+/// The order of records in an index: by the sort key's value (strings by
+/// their UTF-8 bytes, numbers as numbers, as DynamoDB orders keys), then by
+/// id.
+fn index_order(a: (Option<&Value>, &str), b: (Option<&Value>, &str)) -> Ordering {
+    let by_sort = match (a.0, b.0) {
+        (Some(Value::String(a)), Some(Value::String(b))) => a.as_bytes().cmp(b.as_bytes()),
+        (Some(Value::Number(a)), Some(Value::Number(b))) => {
+            compare_numbers(a, b).unwrap_or(Ordering::Equal)
+        }
+        // One index holds one type per key (`IndexConfig::holds`).
+        _ => Ordering::Equal,
+    };
+    by_sort.then_with(|| a.1.as_bytes().cmp(b.1.as_bytes()))
 }

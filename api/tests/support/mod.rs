@@ -8,9 +8,11 @@
 
 #![allow(dead_code, clippy::unwrap_used)] // each test binary uses part of it
 
+use api::index::IndexConfig;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
 };
 
 /// The SDK configuration for the emulator, or `None` when the test should skip.
@@ -45,23 +47,63 @@ pub fn unique_table(purpose: &str) -> String {
 
 /// Creates a table shaped as the stack makes them: hash key `id` (S), on demand.
 pub async fn create_table(client: &Client, name: &str) {
+    create_indexed_table(client, name, &[]).await;
+}
+
+/// A table as the stack makes one for a resource with `indexes`: each a
+/// global secondary index projecting every attribute.
+pub async fn create_indexed_table(client: &Client, name: &str, indexes: &[IndexConfig]) {
+    let key = |name: &str, key_type: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(key_type)
+            .build()
+            .unwrap()
+    };
+    let definition = |name: &str, kind: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::from(kind))
+            .build()
+            .unwrap()
+    };
+    let mut definitions = vec![definition("id", "S")];
+    let mut global_indexes = Vec::new();
+    for index in indexes {
+        let mut schema = vec![key(&index.partition_key.name, KeyType::Hash)];
+        schema.extend(
+            index
+                .sort_key
+                .iter()
+                .map(|sort| key(&sort.name, KeyType::Range)),
+        );
+        for attribute in index.keys() {
+            if !definitions
+                .iter()
+                .any(|d| d.attribute_name() == attribute.name)
+            {
+                definitions.push(definition(&attribute.name, attribute.kind.attribute_type()));
+            }
+        }
+        global_indexes.push(
+            GlobalSecondaryIndex::builder()
+                .index_name(&index.name)
+                .set_key_schema(Some(schema))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        );
+    }
     client
         .create_table()
         .table_name(name)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
+        .set_attribute_definitions(Some(definitions))
+        .key_schema(key("id", KeyType::Hash))
+        .set_global_secondary_indexes((!global_indexes.is_empty()).then_some(global_indexes))
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await

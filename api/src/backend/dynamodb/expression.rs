@@ -19,6 +19,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use super::attribute::{to_attribute_value, version_value};
 use crate::backend::{VERSION_ATTRIBUTE, Version};
 use crate::filter::{Filter, Scalar, Test};
+use crate::plan::IndexPlan;
 use crate::record::{ID_FIELD, Record};
 
 /// The placeholder of `id` in the conditions of single-record writes.
@@ -105,23 +106,8 @@ impl ScanExpressions {
     /// it; the backend drops it again), and keeps items passing every filter.
     pub fn new(fields: Option<&[String]>, filters: &[Filter]) -> Self {
         let mut placeholders = Placeholders::new("#f");
-        let projection = fields.map(|fields| {
-            let id = (!fields.iter().any(|field| field == ID_FIELD)).then_some(ID_FIELD);
-            fields
-                .iter()
-                .map(String::as_str)
-                .chain(id)
-                .map(|field| placeholders.name(field))
-                .collect::<Vec<_>>()
-                .join(", ")
-        });
-        let filter = (!filters.is_empty()).then(|| {
-            filters
-                .iter()
-                .map(|filter| condition(filter, &mut placeholders))
-                .collect::<Vec<_>>()
-                .join(" AND ")
-        });
+        let projection = projection(fields, &[ID_FIELD], &mut placeholders);
+        let filter = all_of(filters, &mut placeholders);
         let (names, values) = placeholders.into_maps();
         Self {
             projection,
@@ -130,6 +116,86 @@ impl ScanExpressions {
             values,
         }
     }
+}
+
+/// The expressions of a list's Query on a secondary index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexQueryExpressions {
+    /// `#f0 = :v0`, and the sort key's condition: `… AND #f1 > :v1`.
+    pub key_condition: String,
+    pub projection: Option<String>,
+    /// The filters on other attributes: DynamoDB refuses a filter
+    /// expression naming the index's key attributes.
+    pub filter: Option<String>,
+    pub names: NamesMap,
+    pub values: ValuesMap,
+}
+
+impl IndexQueryExpressions {
+    /// Projects `fields` plus `id` and the index's keys (a page's cursor is
+    /// the position of an item it covered in the index).
+    pub fn new(fields: Option<&[String]>, plan: &IndexPlan) -> Self {
+        let mut placeholders = Placeholders::new("#f");
+        let partition = Filter {
+            field: plan.index.partition_key.name.clone(),
+            test: Test::Eq(plan.partition.clone()),
+        };
+        let mut key_condition = condition(&partition, &mut placeholders);
+        if let (Some(key), Some(test)) = (&plan.index.sort_key, &plan.sort_condition) {
+            let sort = Filter {
+                field: key.name.clone(),
+                test: test.clone(),
+            };
+            key_condition.push_str(" AND ");
+            key_condition.push_str(&condition(&sort, &mut placeholders));
+        }
+        let keys: Vec<&str> = std::iter::once(ID_FIELD)
+            .chain(plan.index.keys().map(|key| key.name.as_str()))
+            .collect();
+        let projection = projection(fields, &keys, &mut placeholders);
+        let filter = all_of(&plan.remaining, &mut placeholders);
+        let (names, values) = placeholders.into_maps();
+        Self {
+            key_condition,
+            projection,
+            filter,
+            names,
+            values,
+        }
+    }
+}
+
+/// A projection of `fields` plus the attributes the backend itself needs
+/// (`always`), or `None` for whole items.
+fn projection(
+    fields: Option<&[String]>,
+    always: &[&str],
+    placeholders: &mut Placeholders,
+) -> Option<String> {
+    fields.map(|fields| {
+        let extra = always
+            .iter()
+            .filter(|name| !fields.iter().any(|field| field == *name))
+            .copied();
+        fields
+            .iter()
+            .map(String::as_str)
+            .chain(extra)
+            .map(|field| placeholders.name(field))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
+/// `filters` as one condition, or `None` when there are none.
+fn all_of(filters: &[Filter], placeholders: &mut Placeholders) -> Option<String> {
+    (!filters.is_empty()).then(|| {
+        filters
+            .iter()
+            .map(|filter| condition(filter, placeholders))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    })
 }
 
 /// One filter as a condition expression.
@@ -308,7 +374,7 @@ mod tests {
 
     /// The Scan expressions for the query string `query`.
     fn check(query: &str, expected: ScanExpressions) {
-        let query = ListQuery::parse(Some(query)).unwrap();
+        let query = ListQuery::parse(Some(query), &[]).unwrap();
         let built = ScanExpressions::new(query.fields.as_deref(), &query.filters);
         assert_eq!(built, expected, "?{query:?}");
     }
@@ -538,5 +604,70 @@ mod tests {
         let update = UpdateExpressions::set(&fields, Some(&versions(&[4]))).unwrap();
         assert_eq!(update.condition, "attribute_exists(#id) AND (#ver = :e0)");
         assert_eq!(update.values.get(":e0"), Some(&n("4")));
+    }
+}
+
+#[cfg(test)]
+mod index_query_tests {
+    use super::*;
+    use crate::index::{IndexConfig, KeyAttribute, KeyKind};
+    use crate::plan::Plan;
+    use crate::query::ListQuery;
+
+    /// DynamoDB refuses a filter expression naming a key attribute of the
+    /// index a Query reads (Query API reference, FilterExpression: "A
+    /// FilterExpression does not allow key attributes"): the keys' conditions
+    /// are the key condition, every other filter the filter expression.
+    #[test]
+    fn key_attributes_are_in_the_key_condition_only() {
+        let indexes = [IndexConfig {
+            name: "by-team-age".to_owned(),
+            partition_key: KeyAttribute {
+                name: "team".to_owned(),
+                kind: KeyKind::String,
+            },
+            sort_key: Some(KeyAttribute {
+                name: "age".to_owned(),
+                kind: KeyKind::Number,
+            }),
+        }];
+        let query = ListQuery::parse(
+            Some("fields=name&filters=name:begins_with:A,team:eq:red,age:le:40,ok:eq:true"),
+            &indexes,
+        )
+        .unwrap();
+        let Plan::Index(plan) = &query.plan else {
+            panic!("{:?}", query.plan)
+        };
+        let built = IndexQueryExpressions::new(query.fields.as_deref(), plan);
+        assert_eq!(built.key_condition, "#f0 = :v0 AND #f1 <= :v1");
+        assert_eq!(
+            built.projection.as_deref(),
+            Some("#f2, #f3, #f0, #f1"),
+            "the fields, then id and the index keys for the cursor"
+        );
+        assert_eq!(
+            built.filter.as_deref(),
+            Some("begins_with(#f2, :v2) AND #f4 = :v3")
+        );
+        let names = built.names.unwrap();
+        for (placeholder, name) in [
+            ("#f0", "team"),
+            ("#f1", "age"),
+            ("#f2", "name"),
+            ("#f3", "id"),
+            ("#f4", "ok"),
+        ] {
+            assert_eq!(names[placeholder], name);
+        }
+        let filter = built.filter.unwrap();
+        assert!(
+            !filter.contains("#f0") && !filter.contains("#f1"),
+            "{filter}"
+        );
+        assert_eq!(
+            built.values.unwrap()[":v1"],
+            AttributeValue::N("40".to_owned())
+        );
     }
 }

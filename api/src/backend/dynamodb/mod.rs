@@ -11,6 +11,7 @@
 //! | update, no fields | `GetItem`, consistent: the record as it is, or `NotFound` (the version checked here) |
 //! | delete            | `DeleteItem` if the `WriteCondition` holds                |
 //! | list              | consistent `Scan`s, see [`DynamoDbBackend::list`]           |
+//! | list, planned on an index | a `Query` on the index (eventually consistent): one, without other filters |
 //!
 //! Versions (optimistic concurrency): the API keeps each item's version in
 //! the number attribute [`VERSION_ATTRIBUTE`] and never shows it in a record.
@@ -41,7 +42,8 @@ use aws_smithy_http_client::tls;
 
 use super::{Backend, BackendError, Expected, Page, Version, Versioned, rules};
 use crate::config::Operation;
-use crate::cursor::Cursor;
+use crate::cursor::{Cursor, IndexPosition};
+use crate::plan::{IndexPlan, Plan};
 use crate::query::{ListQuery, project};
 use crate::record::{ID_FIELD, NewRecord, Record, RecordChanges, RecordId};
 
@@ -51,9 +53,13 @@ mod expression;
 
 pub use error::TableError;
 
-use attribute::{Item, item_to_record, item_version, versioned_item};
+use attribute::{
+    Item, from_attribute_value, item_to_record, item_version, to_attribute_value, versioned_item,
+};
 use error::backend_error;
-use expression::{ID_ABSENT, ScanExpressions, UpdateExpressions, WriteCondition, id_name};
+use expression::{
+    ID_ABSENT, IndexQueryExpressions, ScanExpressions, UpdateExpressions, WriteCondition, id_name,
+};
 
 /// The DynamoDB actions, as IAM names them, that serving `operation` may
 /// call: the table above, per operation. The deployer grants the Lambda's
@@ -168,6 +174,192 @@ impl DynamoDbBackend {
         }
     }
 
+    /// A list's page by Scan (see [`Backend::list`]).
+    async fn scan_page(&self, query: &ListQuery) -> Result<Page, BackendError> {
+        let expressions = ScanExpressions::new(query.fields.as_deref(), &query.filters);
+        let filtered = expressions.filter.is_some();
+        let mut start_key = query
+            .after
+            .as_ref()
+            .map(|cursor| Self::key(cursor.last_id()));
+        let mut records = Vec::with_capacity(query.limit);
+        let mut evaluated = 0;
+        let mut scans = 0;
+        loop {
+            let room = query.limit - records.len();
+            let scan_limit = if filtered {
+                filtered_scan_limit(room, evaluated, records.len())
+            } else {
+                room
+            };
+            let output = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                // Like the other backends, a list shows every write that
+                // returned before it.
+                .consistent_read(true)
+                .limit(i32::try_from(scan_limit).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start_key.take())
+                .set_projection_expression(expressions.projection.clone())
+                .set_filter_expression(expressions.filter.clone())
+                .set_expression_attribute_names(expressions.names.clone())
+                .set_expression_attribute_values(expressions.values.clone())
+                .send()
+                .await
+                .map_err(|error| backend_error(&self.table, "Scan", error))?;
+            scans += 1;
+            evaluated += usize::try_from(output.scanned_count).unwrap_or_default();
+
+            let mut items = output.items.unwrap_or_default();
+            if items.len() > room {
+                items.truncate(room);
+                let next = items
+                    .last()
+                    .map(|last| self.cursor_after(last))
+                    .transpose()?;
+                self.push_records(&mut records, items, query)?;
+                return Ok(Page { records, next });
+            }
+            self.push_records(&mut records, items, query)?;
+
+            let Some(last_evaluated) = output.last_evaluated_key else {
+                return Ok(Page {
+                    records,
+                    next: None,
+                });
+            };
+            if !filtered || records.len() == query.limit || scans == MAX_SCANS_PER_PAGE {
+                let next = Some(self.cursor_after(&last_evaluated)?);
+                return Ok(Page { records, next });
+            }
+            start_key = Some(last_evaluated);
+        }
+    }
+
+    /// A list's page by Query on a secondary index: the key condition names
+    /// the partition key's value and the sort key's condition, the other
+    /// filters are the FilterExpression, and the index's order (descending
+    /// with `ScanIndexForward = false`) is the page's.
+    ///
+    /// Without a filter expression one Query with `Limit = limit + 1` makes
+    /// the page: it reads at most one item more than it lists, and that
+    /// item only says whether a next page exists, so the last page has no
+    /// cursor. With one, Queries go on from `LastEvaluatedKey` as the Scan
+    /// of a filtered list does, at most [`MAX_SCANS_PER_PAGE`] of them.
+    ///
+    /// A global secondary index has no consistent reads (Query API
+    /// reference, ConsistentRead): such a list may miss a write for a moment.
+    async fn index_page(&self, query: &ListQuery, plan: &IndexPlan) -> Result<Page, BackendError> {
+        let expressions = IndexQueryExpressions::new(query.fields.as_deref(), plan);
+        let filtered = expressions.filter.is_some();
+        let mut start_key = query
+            .after
+            .as_ref()
+            .map(|cursor| self.index_start_key(cursor, plan))
+            .transpose()?;
+        let mut records = Vec::with_capacity(query.limit);
+        let mut evaluated = 0;
+        let mut calls = 0;
+        loop {
+            let room = query.limit - records.len();
+            let query_limit = if filtered {
+                filtered_scan_limit(room, evaluated, records.len())
+            } else {
+                room + 1
+            };
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(&plan.index.name)
+                .key_condition_expression(&expressions.key_condition)
+                .scan_index_forward(!plan.descending)
+                .limit(i32::try_from(query_limit).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start_key.take())
+                .set_projection_expression(expressions.projection.clone())
+                .set_filter_expression(expressions.filter.clone())
+                .set_expression_attribute_names(expressions.names.clone())
+                .set_expression_attribute_values(expressions.values.clone())
+                .send()
+                .await
+                .map_err(|error| backend_error(&self.table, "Query", error))?;
+            calls += 1;
+            evaluated += usize::try_from(output.scanned_count).unwrap_or_default();
+
+            let mut items = output.items.unwrap_or_default();
+            if items.len() > room {
+                items.truncate(room);
+                let next = items
+                    .last()
+                    .map(|last| self.index_cursor(last, plan))
+                    .transpose()?;
+                self.push_records(&mut records, items, query)?;
+                return Ok(Page { records, next });
+            }
+            self.push_records(&mut records, items, query)?;
+
+            let Some(last_evaluated) = output.last_evaluated_key else {
+                return Ok(Page {
+                    records,
+                    next: None,
+                });
+            };
+            if !filtered || records.len() == query.limit || calls == MAX_SCANS_PER_PAGE {
+                let next = Some(self.index_cursor(&last_evaluated, plan)?);
+                return Ok(Page { records, next });
+            }
+            start_key = Some(last_evaluated);
+        }
+    }
+
+    /// The `ExclusiveStartKey` of a Query resuming after `cursor`: the
+    /// table's key and the index's keys of the last item a page covered.
+    fn index_start_key(&self, cursor: &Cursor, plan: &IndexPlan) -> Result<Item, BackendError> {
+        let mut key = Self::key(cursor.last_id());
+        key.insert(
+            plan.index.partition_key.name.clone(),
+            to_attribute_value(&plan.partition.to_json()),
+        );
+        if let Some(sort_key) = &plan.index.sort_key {
+            // Query planning accepted the cursor only with a sort value.
+            let value = cursor
+                .index_position()
+                .and_then(|position| position.sort.as_ref())
+                .ok_or_else(|| self.internal("Query", "an index cursor without its sort key"))?;
+            key.insert(sort_key.name.clone(), to_attribute_value(value));
+        }
+        Ok(key)
+    }
+
+    /// The cursor after `item` (a listed item, or a `LastEvaluatedKey`) in
+    /// the index's order: its id and its sort key value.
+    fn index_cursor(&self, item: &Item, plan: &IndexPlan) -> Result<Cursor, BackendError> {
+        let id = self.cursor_after(item)?;
+        let sort = match &plan.index.sort_key {
+            None => None,
+            Some(key) => {
+                let value = item.get(&key.name).cloned().ok_or_else(|| {
+                    self.internal(
+                        "Query",
+                        format!("an item of the index lacks `{}`", key.name),
+                    )
+                })?;
+                Some(
+                    from_attribute_value(value)
+                        .map_err(|unreadable| self.internal("Query", unreadable))?,
+                )
+            }
+        };
+        Ok(Cursor::in_index(
+            id.last_id(),
+            IndexPosition {
+                index: plan.index.name.clone(),
+                sort,
+            },
+        ))
+    }
+
     /// The id of an item DynamoDB returned, to resume a list after it.
     fn cursor_after(&self, item: &Item) -> Result<Cursor, BackendError> {
         let id = match item.get(ID_FIELD) {
@@ -242,65 +434,13 @@ impl Backend for DynamoDbBackend {
     ///
     /// A page has a cursor only when more may follow: DynamoDB returned a
     /// `LastEvaluatedKey`, or the page left matches out.
+    ///
+    /// A list planned on a secondary index is a Query on it instead
+    /// ([`DynamoDbBackend::index_page`]).
     async fn list(&self, query: &ListQuery) -> Result<Page, BackendError> {
-        let expressions = ScanExpressions::new(query.fields.as_deref(), &query.filters);
-        let filtered = expressions.filter.is_some();
-        let mut start_key = query
-            .after
-            .as_ref()
-            .map(|cursor| Self::key(cursor.last_id()));
-        let mut records = Vec::with_capacity(query.limit);
-        let mut evaluated = 0;
-        let mut scans = 0;
-        loop {
-            let room = query.limit - records.len();
-            let scan_limit = if filtered {
-                filtered_scan_limit(room, evaluated, records.len())
-            } else {
-                room
-            };
-            let output = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                // Like the other backends, a list shows every write that
-                // returned before it.
-                .consistent_read(true)
-                .limit(i32::try_from(scan_limit).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start_key.take())
-                .set_projection_expression(expressions.projection.clone())
-                .set_filter_expression(expressions.filter.clone())
-                .set_expression_attribute_names(expressions.names.clone())
-                .set_expression_attribute_values(expressions.values.clone())
-                .send()
-                .await
-                .map_err(|error| backend_error(&self.table, "Scan", error))?;
-            scans += 1;
-            evaluated += usize::try_from(output.scanned_count).unwrap_or_default();
-
-            let mut items = output.items.unwrap_or_default();
-            if items.len() > room {
-                items.truncate(room);
-                let next = items
-                    .last()
-                    .map(|last| self.cursor_after(last))
-                    .transpose()?;
-                self.push_records(&mut records, items, query)?;
-                return Ok(Page { records, next });
-            }
-            self.push_records(&mut records, items, query)?;
-
-            let Some(last_evaluated) = output.last_evaluated_key else {
-                return Ok(Page {
-                    records,
-                    next: None,
-                });
-            };
-            if !filtered || records.len() == query.limit || scans == MAX_SCANS_PER_PAGE {
-                let next = Some(self.cursor_after(&last_evaluated)?);
-                return Ok(Page { records, next });
-            }
-            start_key = Some(last_evaluated);
+        match &query.plan {
+            Plan::Scan => self.scan_page(query).await,
+            Plan::Index(plan) => self.index_page(query, plan).await,
         }
     }
 
