@@ -15,6 +15,7 @@ use std::sync::Arc;
 use api::backend::embedded::EmbeddedStore;
 use api::backend::memory::MemoryBackend;
 use api::config::Operation;
+use api::index::{IndexConfig, KeyAttribute, KeyKind};
 use api::openapi::{API_KEY_SCHEME, ID_PATTERN, OPENAPI_VERSION, SERVER_URL, document};
 use api::record::{MAX_BODY_BYTES, MAX_ID_CHARS, RecordId};
 use api::resource_map::DynamoDbTarget;
@@ -39,7 +40,15 @@ fn repository_resources() -> ResourceMap {
     ResourceMap::from_config(&config, &DynamoDbTarget::Embedded(store)).unwrap()
 }
 
-/// `things` allowing everything (`ttl` protected), `audit` read-only, `inbox` create-only.
+fn key(name: &str, kind: KeyKind) -> KeyAttribute {
+    KeyAttribute {
+        name: name.to_owned(),
+        kind,
+    }
+}
+
+/// `things` allowing everything (`ttl` protected, two indexes), `audit`
+/// read-only, `inbox` create-only.
 fn mixed_resources() -> ResourceMap {
     let resource = |operations: Vec<Operation>| ServedResource {
         backend: Arc::new(MemoryBackend::with_records(Vec::new()).unwrap()),
@@ -49,6 +58,18 @@ fn mixed_resources() -> ResourceMap {
     };
     let things = ServedResource {
         protected: vec!["ttl".to_owned()],
+        indexes: vec![
+            IndexConfig {
+                name: "things-by-kind".to_owned(),
+                partition_key: key("kind", KeyKind::String),
+                sort_key: None,
+            },
+            IndexConfig {
+                name: "things-by-owner-rank".to_owned(),
+                partition_key: key("owner", KeyKind::String),
+                sort_key: Some(key("rank", KeyKind::Number)),
+            },
+        ],
         ..resource(Operation::all())
     };
     ResourceMap::default()
@@ -425,6 +446,53 @@ fn documents() -> Vec<(&'static str, Value)> {
             document(&mixed_resources().requiring_api_key(true)),
         ),
     ]
+}
+
+/// A list says how it can be ordered and which filters an index serves.
+#[test]
+fn lists_document_order_and_their_indexes() {
+    let doc = document(&mixed_resources());
+    let list = &doc["paths"]["/things"]["get"];
+    let order = list["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|parameter| parameter["name"] == "order")
+        .expect("an `order` parameter");
+    assert_eq!(
+        order["schema"]["enum"],
+        serde_json::json!(["rank", "-rank"])
+    );
+    let description = order["description"].as_str().unwrap();
+    assert!(
+        description.contains("`rank` with `filters=owner:eq:…` (index `things-by-owner-rank`)"),
+        "{description}"
+    );
+    let reply = &list["responses"]["200"];
+    let text = reply["description"].as_str().unwrap();
+    for fragment in [
+        "Index `things-by-kind`: a list with `filters=kind:eq:…` (a string) is read from it",
+        "in order of `rank` (a number)",
+        "eventually consistent",
+    ] {
+        assert!(text.contains(fragment), "{fragment}: {text}");
+    }
+    let served_by = deref(&doc, &reply["headers"]["x-served-by"]);
+    assert!(
+        served_by["description"]
+            .as_str()
+            .unwrap()
+            .contains("index <name>")
+    );
+    // Without a sorted index there is nothing to order by.
+    let audit = &doc["paths"]["/audit"]["get"]["parameters"];
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["name"] != "order")
+    );
 }
 
 /// openapi-python-client, among others, refuses a document with a boolean

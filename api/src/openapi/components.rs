@@ -173,6 +173,12 @@ pub(super) fn components(gateway: Gateway) -> Value {
                 "required": true,
                 "schema": { "type": "string", "minLength": 1 },
             },
+            "ServedBy": {
+                "description": "How the list was read: `scan` (every record), or \
+                                `index <name>` (a secondary index).",
+                "required": true,
+                "schema": { "type": "string", "pattern": "^(scan|index [A-Za-z0-9_.-]{3,255})$" },
+            },
             "NextOffset": {
                 "description": "The `offset` of the next page; absent on the last page.",
                 "schema": { "type": "string", "minLength": 1 },

@@ -28,6 +28,8 @@ mod paths;
 use components::components;
 use paths::{collection_path, item_path, ping_path};
 
+use crate::index::IndexConfig;
+
 /// The OpenAPI version of [`document`]: 3.1, whose schemas are JSON Schema
 /// 2020-12, because 3.0 cannot state the attribute-name limits (`propertyNames`).
 pub const OPENAPI_VERSION: &str = "3.1.0";
@@ -139,7 +141,13 @@ pub fn document(resources: &ResourceMap) -> Value {
             continue;
         };
         let allows = |operation| resource.allows(operation);
-        let collection = collection_path(name, &allows, &resource.protected, gateway);
+        let collection = collection_path(
+            name,
+            &allows,
+            &resource.protected,
+            &resource.indexes,
+            gateway,
+        );
         if !collection.is_empty() {
             paths.insert(format!("/{name}"), Value::Object(collection));
         }
@@ -232,5 +240,29 @@ fn tag_description(name: &str, resource: &crate::resource_map::ServedResource) -
             .join(", ");
         text.push_str(&format!(" Clients may not write {protected}."));
     }
+    for index in &resource.indexes {
+        text.push_str(&format!(" {}", index_description(index)));
+    }
+    text
+}
+
+/// What index `index` serves, for the people reading the document.
+pub(super) fn index_description(index: &IndexConfig) -> String {
+    let partition = &index.partition_key;
+    let mut text = format!(
+        "Index `{}`: a list with `filters={}:eq:…` (a {}) is read from it",
+        index.name, partition.name, partition.kind
+    );
+    if let Some(sort) = &index.sort_key {
+        text.push_str(&format!(
+            ", in order of `{}` (a {}), when it also has one condition on `{}` (eq lt le gt \
+             ge begins_with) or `order={}`/`order=-{}`; a list ordered by `{}` holds only \
+             records that have it",
+            sort.name, sort.kind, sort.name, sort.name, sort.name, sort.name
+        ));
+    }
+    text.push_str(
+        ". Such a list is eventually consistent: it may miss a write of the last moment.",
+    );
     text
 }

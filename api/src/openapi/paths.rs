@@ -3,9 +3,10 @@
 
 use serde_json::{Map, Value, json};
 
-use super::Gateway;
+use super::{Gateway, index_description};
 use crate::backend::VERSION_ATTRIBUTE;
 use crate::config::Operation;
+use crate::index::IndexConfig;
 use crate::query::MAX_LIMIT;
 use crate::record::{MAX_ATTRIBUTE_NAME_LEN, MAX_ATTRIBUTES, MAX_BODY_BYTES};
 
@@ -33,34 +34,80 @@ pub(super) fn ping_path(gateway: Gateway) -> Value {
     })
 }
 
+/// The `order` parameter of a list, when an index of the resource has a
+/// sort key: its values are those sort keys, ascending or (`-`) descending.
+fn order_parameter(indexes: &[IndexConfig]) -> Option<Value> {
+    let mut values: Vec<String> = Vec::new();
+    let mut served = Vec::new();
+    for index in indexes {
+        let Some(sort) = &index.sort_key else {
+            continue;
+        };
+        for value in [sort.name.clone(), format!("-{}", sort.name)] {
+            if !values.contains(&value) {
+                values.push(value);
+            }
+        }
+        served.push(format!(
+            "`{}` with `filters={}:eq:…` (index `{}`)",
+            sort.name, index.partition_key.name, index.name
+        ));
+    }
+    if values.is_empty() {
+        return None;
+    }
+    Some(json!({
+        "name": "order",
+        "in": "query",
+        "description": format!(
+            "Sort by an index's sort key: `attr` ascending, `-attr` descending, then by \
+             `id`. Served only with the filter its index needs: {}; otherwise a 400. \
+             Records without the attribute are not listed.",
+            served.join("; ")
+        ),
+        "schema": { "type": "string", "enum": values },
+    }))
+}
+
 /// `GET` (list) and `POST` on `/api/{name}`, as far as the resource allows them.
 pub(super) fn collection_path(
     name: &str,
     allows: &dyn Fn(Operation) -> bool,
     protected: &[String],
+    indexes: &[IndexConfig],
     gateway: Gateway,
 ) -> Map<String, Value> {
     let mut path = Map::new();
     if allows(Operation::List) {
+        let mut parameters = vec![
+            json!({ "$ref": "#/components/parameters/Limit" }),
+            json!({ "$ref": "#/components/parameters/Offset" }),
+            json!({ "$ref": "#/components/parameters/Fields" }),
+            json!({ "$ref": "#/components/parameters/Filters" }),
+        ];
+        parameters.extend(order_parameter(indexes));
+        let mut description = "A page of records, in a stable order: by a scan, in the \
+                               store's order; from an index, by its sort key, then `id`. With \
+                               `fields`, records hold only the named attributes (`id` too only \
+                               when named)."
+            .to_owned();
+        for index in indexes {
+            description.push(' ');
+            description.push_str(&index_description(index));
+        }
         path.insert(
             "get".to_owned(),
             json!({
                 "operationId": format!("list_{name}"),
                 "tags": [name],
                 "summary": format!("List {name}, a page at a time"),
-                "parameters": [
-                    { "$ref": "#/components/parameters/Limit" },
-                    { "$ref": "#/components/parameters/Offset" },
-                    { "$ref": "#/components/parameters/Fields" },
-                    { "$ref": "#/components/parameters/Filters" },
-                ],
+                "parameters": parameters,
                 "responses": responses(json!({
                     "200": {
-                        "description": "A page of records, in a stable order. With `fields`, \
-                                        records hold only the named attributes (`id` too only \
-                                        when named).",
+                        "description": description,
                         "headers": {
                             "x-request-id": { "$ref": "#/components/headers/RequestId" },
+                            "x-served-by": { "$ref": "#/components/headers/ServedBy" },
                             "next-offset": { "$ref": "#/components/headers/NextOffset" },
                             "Link": { "$ref": "#/components/headers/Link" },
                         },
