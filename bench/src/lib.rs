@@ -14,11 +14,14 @@
 //! - [`instructions`]: a request's instructions, counted by callgrind;
 //! - [`package`]: the Lambda zip's size and the release profile;
 //! - [`seeding`]: `deployer seed` against the AWS CLI, on the emulator;
-//! - [`deploy`]: a no-op `deployer deploy` on the emulator.
+//! - [`deploy`]: a no-op `deployer deploy` on the emulator;
+//! - [`index`]: a filtered list by Scan and from a secondary index, on the
+//!   emulator, as the table grows.
 
 pub mod cold_start;
 pub mod deploy;
 pub mod http;
+pub mod index;
 pub mod instructions;
 pub mod lambda_init;
 pub mod load;

@@ -9,9 +9,11 @@
 //! 4. `instructions`: a request's instructions under callgrind, api and floor;
 //! 5. `package`: the Lambda zip and the release profile;
 //! 6. `seed`: `deployer seed` and the AWS CLI on the emulator;
-//! 7. `deploy`: a no-op `deployer deploy` on the emulator.
+//! 7. `deploy`: a no-op `deployer deploy` on the emulator;
+//! 8. `index`: a filtered list's first page by Scan and from a secondary
+//!    index, on tables of growing size, on the emulator.
 //!
-//! Sections 6 and 7 need `AWS_ENDPOINT_URL` on loopback (`tools/with-emulator`).
+//! Sections 6 to 8 need `AWS_ENDPOINT_URL` on loopback (`tools/with-emulator`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,7 +21,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bench::report::{Row, markdown};
 use bench::setup::{Options, Paths, Section};
-use bench::{cold_start, deploy, instructions, lambda_init, load, package, seeding};
+use bench::{cold_start, deploy, index, instructions, lambda_init, load, package, seeding};
 use clap::Parser;
 use serde_json::json;
 
@@ -44,6 +46,7 @@ fn main() -> anyhow::Result<()> {
             Section::Package => package::run(&paths),
             Section::Seed => seeding::run(&runtime, &paths, &options),
             Section::Deploy => deploy::run(&paths, &options),
+            Section::Index => index::run(&runtime, &options),
         };
         match result {
             Ok(section_rows) => rows.extend(section_rows),

@@ -66,6 +66,11 @@ pub async fn create_table(client: &Client, name: &str) -> anyhow::Result<()> {
         .send()
         .await
         .with_context(|| format!("cannot create table {name}"))?;
+    wait_until_active(client, name).await
+}
+
+/// Waits until table `name` is ACTIVE.
+pub async fn wait_until_active(client: &Client, name: &str) -> anyhow::Result<()> {
     for _ in 0..200 {
         let described = client.describe_table().table_name(name).send().await?;
         if described.table().and_then(|table| table.table_status()) == Some(&TableStatus::Active) {

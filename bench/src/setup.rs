@@ -32,7 +32,7 @@ pub struct Options {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "cold,lambda,load,instructions,package,seed,deploy"
+        default_value = "cold,lambda,load,instructions,package,seed,deploy,index"
     )]
     pub sections: Vec<Section>,
     /// Cold starts of each binary (the median is reported).
@@ -68,6 +68,13 @@ pub struct Options {
     /// No-op deploys after the first (the median is reported).
     #[arg(long, default_value_t = 3)]
     pub deploys: usize,
+    /// Table sizes of the `index` section, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
+    pub index_sizes: Vec<usize>,
+    /// First pages listed per table and path in the `index` section (the
+    /// median latency is reported).
+    #[arg(long, default_value_t = 5)]
+    pub index_runs: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
@@ -80,6 +87,7 @@ pub enum Section {
     Package,
     Seed,
     Deploy,
+    Index,
 }
 
 /// Where everything is.
