@@ -78,7 +78,7 @@ impl Declaration {
             let Some(path) = app.seed_path(declared) else {
                 continue;
             };
-            match read_seed(resource, &path) {
+            match read_seed(resource, &path, &declared.indexes) {
                 Ok(records) => {
                     seeds.insert(resource.clone(), records);
                 }

@@ -74,6 +74,21 @@ const CLIENT_VALUE_REFUSALS: &[&str] = &[
     "Incorrect operand type",
 ];
 
+/// What a client is told to wait when the index a list reads is still being
+/// built: backfilling takes minutes to hours, so asking every second would
+/// only add load.
+pub const INDEX_BUILDING_RETRY_AFTER_SECONDS: u64 = 30;
+
+/// How DynamoDB refuses a Query on a global secondary index that an
+/// UpdateTable added and is still filling from the table (`IndexStatus`
+/// CREATING, `Backfilling` true): `Cannot read from backfilling global
+/// secondary index: <name>`. CloudFormation does not wait for the backfill
+/// when it adds an index to a table, so the function can be asked for such
+/// a list before the index can serve it: a 503 with `Retry-After`, not a 500.
+fn is_index_backfilling(message: &str) -> bool {
+    message.contains("backfilling")
+}
+
 /// How DynamoDB said it refused an item over 400 KB: `Item size has exceeded
 /// the maximum allowed size` (PutItem), `Item size to update has exceeded the
 /// maximum allowed size` (UpdateItem).
@@ -87,6 +102,7 @@ enum Verdict {
     TooLarge,
     Invalid(String),
     Unavailable,
+    IndexBuilding,
     Internal,
 }
 
@@ -94,6 +110,7 @@ fn classify_service_error(code: Option<&str>, message: Option<&str>) -> Verdict 
     let message = message.unwrap_or_default();
     match code {
         Some("ValidationException") if is_item_too_large(message) => Verdict::TooLarge,
+        Some("ValidationException") if is_index_backfilling(message) => Verdict::IndexBuilding,
         Some("ValidationException")
             if CLIENT_VALUE_REFUSALS
                 .iter()
@@ -138,6 +155,10 @@ where
         Verdict::Invalid(message) => BackendError::Invalid(message),
         Verdict::Unavailable => BackendError::Unavailable {
             retry_after_seconds: RETRY_AFTER_SECONDS,
+            source: Box::new(TableError::new(table, operation, error)),
+        },
+        Verdict::IndexBuilding => BackendError::Unavailable {
+            retry_after_seconds: INDEX_BUILDING_RETRY_AFTER_SECONDS,
             source: Box::new(TableError::new(table, operation, error)),
         },
         Verdict::Internal => {
@@ -221,6 +242,11 @@ mod tests {
             Verdict::Unavailable,
         );
         check("ThrottlingException", "Rate exceeded", Verdict::Unavailable);
+        check(
+            "ValidationException",
+            "Cannot read from backfilling global secondary index: users-by-gender",
+            Verdict::IndexBuilding,
+        );
         check(
             "RequestLimitExceeded",
             "Throughput exceeds the current throughput limit for your account.",
