@@ -4,7 +4,9 @@
 //! One place says whether a declaration can be deployed: its resources (the
 //! `api` crate's own rules, the ones the server applies at start-up), its
 //! `stack:` settings (what AWS would refuse), every seed file (it exists and
-//! holds records a create would accept), and what the template needs (table
+//! holds records a create would accept, index keys of the declared types
+//! included: DynamoDB refuses a whole batch over one), and what the
+//! template needs (table
 //! names that fit and do not collide). Every problem is reported at once,
 //! each with the file, the key path and the rule, so a typo in
 //! `stack.pipeline.branch` costs a second, not a build and an upload.
@@ -15,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use api::AppConfig;
 use api::config::ConfigError;
+use api::index::check_index_keys;
 use api::record::NewRecord;
 use api::resource_map::read_seed;
 use thiserror::Error;
@@ -80,6 +83,14 @@ impl Declaration {
             };
             match read_seed(resource, &path, &declared.indexes) {
                 Ok(records) => {
+                    for (position, record) in records.iter().enumerate() {
+                        if let Err(problem) = check_index_keys(&record.record, &declared.indexes) {
+                            problems.push(Problem::new(
+                                format!("resources.{resource}.seed"),
+                                format!("item {position}: {problem}"),
+                            ));
+                        }
+                    }
                     seeds.insert(resource.clone(), records);
                 }
                 Err(error) => problems.push(Problem::new(
@@ -239,6 +250,35 @@ mod tests {
             );
             assert!(found[0].contains(fragment), "{seed}: {found:?}");
         }
+    }
+
+    /// DynamoDB refuses an item whose index key has another type than
+    /// declared, and with it the whole batch the seeding sends.
+    #[test]
+    fn seed_records_hold_index_keys_of_the_declared_types() {
+        let yaml = "resources:\n  things:\n    backend: dynamodb\n    seed: things.json\n    \
+                    indexes: [{ name: things-by-size, partition_key: { name: size, type: number } }]\n";
+        let found = problems(
+            yaml,
+            &[(
+                "things.json",
+                r#"[{"id": "a", "size": 3}, {"id": "b"}, {"id": "c", "size": "large"}]"#,
+            )],
+        );
+        assert_eq!(
+            found,
+            [
+                "`resources.things.seed`: item 2: attribute `size` is the partition key of index \
+              `things-by-size`: it must be a number, or absent; got a string of 5 bytes"
+            ]
+        );
+        assert!(
+            load(
+                yaml,
+                &[("things.json", r#"[{"id": "a", "size": 3}, {"id": "b"}]"#)]
+            )
+            .is_ok()
+        );
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! - [`cloudformation`]: change sets, stack events, states and outputs;
 //! - [`artifacts`]: the Lambda zip, built and uploaded under its content hash;
 //! - [`bootstrap`]: the artifact bucket and the GitHub token secret;
+//! - [`index_changes`]: one global secondary index change per table per
+//!   deploy, checked before the change set is created;
 //! - [`seed`]: seed files into the deployed tables;
 //! - [`logs`]: the deployed function's log lines, a request's found by its id;
 //! - [`pipeline`]: the CodeBuild project's builds; [`pipeline_log`]: a
@@ -25,6 +27,7 @@ pub mod cloudformation;
 pub mod commands;
 pub mod declaration;
 pub mod diagnosis;
+pub mod index_changes;
 pub mod logs;
 pub mod pipeline;
 pub mod pipeline_build;

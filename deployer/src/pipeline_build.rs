@@ -211,6 +211,10 @@ pub(crate) const STATEMENT_SETTINGS: &[(&str, &str)] = &[
         "Tables",
         "the tables of the dynamodb resources (one added, removed, or its `table:` renamed)",
     ),
+    (
+        "TableIndexes",
+        "the tables of the dynamodb resources (one added, removed, or its `table:` renamed)",
+    ),
     ("AppLogGroups", "stack.name"),
     ("FindLogGroups", "stack.name"),
     ("WriteOwnBuildLogs", "stack.name"),

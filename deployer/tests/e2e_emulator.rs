@@ -854,3 +854,189 @@ async fn function_memory(sdk: &aws_config::SdkConfig, stack: &str) -> i64 {
         .as_i64()
         .unwrap()
 }
+
+/// A Lambda zip the deployer accepts for this machine's CPU (its `bootstrap`
+/// an ELF header, no program): for deploys whose function is never called.
+fn placeholder_lambda_zip(dir: &Path) -> std::path::PathBuf {
+    let machine: u16 = match host_arch() {
+        "x86_64" => 62,
+        _ => 183,
+    };
+    let mut elf = vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    elf.extend_from_slice(&3u16.to_le_bytes());
+    elf.extend_from_slice(&machine.to_le_bytes());
+    let path = dir.join("placeholder.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    let executable = zip::write::SimpleFileOptions::default().unix_permissions(0o755);
+    zip.start_file("bootstrap", executable).unwrap();
+    zip.write_all(&elf).unwrap();
+    zip.finish().unwrap();
+    path
+}
+
+/// The names of the table's global secondary indexes, as DynamoDB has them.
+async fn index_names(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> Vec<String> {
+    let described = dynamodb
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .unwrap();
+    let mut names: Vec<String> = described
+        .table()
+        .unwrap()
+        .global_secondary_indexes()
+        .iter()
+        .map(|index| index.index_name().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The change sets CloudFormation holds for `stack`, by id.
+async fn change_set_ids(
+    cloudformation: &aws_sdk_cloudformation::Client,
+    stack: &str,
+) -> Vec<String> {
+    let listed = cloudformation
+        .list_change_sets()
+        .stack_name(stack)
+        .send()
+        .await
+        .unwrap();
+    listed
+        .summaries()
+        .iter()
+        .filter_map(|summary| summary.change_set_id().map(str::to_owned))
+        .collect()
+}
+
+/// Indexes on a live stack, as a user adds them: the table is created with
+/// the declared index, one more deploys, and two more at once are refused
+/// by `diff` and `deploy` alike, naming both, before any change set exists.
+#[tokio::test(flavor = "multi_thread")]
+async fn indexes_deploy_one_at_a_time() {
+    let Some(sdk) = support::emulator_config().await else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("deployer-gsi-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let zip = placeholder_lambda_zip(&dir);
+    let zip = zip.to_str().unwrap();
+    let stack = format!("gsi-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let config_path = declaration(&dir, "indexed", "");
+    let config = config_path.to_str().unwrap();
+    let table = format!("{stack}-users");
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let cloudformation = aws_sdk_cloudformation::Client::new(&sdk);
+    let run_deployer = |command: &str| {
+        deployer(&[
+            "--config",
+            config,
+            "--stack-name",
+            &stack,
+            command,
+            "--artifact",
+            zip,
+            "--yes",
+        ])
+    };
+    let run_diff = || {
+        deployer(&[
+            "--config",
+            config,
+            "--stack-name",
+            &stack,
+            "diff",
+            "--artifact",
+            zip,
+        ])
+    };
+    // infra/app.yaml's users, with `more` declared after its index.
+    let declared = std::fs::read_to_string(&config_path).unwrap();
+    let gender =
+        "      - name: users-by-gender\n        partition_key: { name: gender, type: string }\n";
+    assert!(declared.contains(gender), "{declared}");
+    let declare = |more: &str| {
+        std::fs::write(
+            &config_path,
+            declared.replace(gender, &format!("{gender}{more}")),
+        )
+        .unwrap();
+    };
+
+    // 1. A new stack: the table is created with its index.
+    let run = run_deployer("bootstrap");
+    assert!(run.status.success(), "bootstrap failed:\n{}", stderr(&run));
+    assert_eq!(index_names(&dynamodb, &table).await, ["users-by-gender"]);
+
+    // 2. One more index: shown by diff, then deployed.
+    declare(
+        "      - name: users-by-name\n        partition_key: { name: full_name, type: string }\n",
+    );
+    let run = run_diff();
+    assert!(run.status.success(), "diff failed:\n{}", stderr(&run));
+    assert!(
+        stdout(&run).contains("UsersTable") && stdout(&run).contains("GlobalSecondaryIndexes"),
+        "{}",
+        stdout(&run)
+    );
+    let run = run_deployer("deploy");
+    assert!(run.status.success(), "deploy failed:\n{}", stderr(&run));
+    assert!(
+        stderr(&run).contains(&format!(
+            "index change: users (table {table}): adds users-by-name"
+        )),
+        "{}",
+        stderr(&run)
+    );
+    assert_eq!(
+        index_names(&dynamodb, &table).await,
+        ["users-by-gender", "users-by-name"]
+    );
+
+    // 3. Two more at once: refused, naming both, and nothing is planned.
+    declare(
+        "      - name: users-by-name\n        partition_key: { name: full_name, type: string }\n\
+         \x20     - name: users-by-team\n        partition_key: { name: team, type: string }\n\
+         \x20     - name: users-by-age\n        partition_key: { name: age, type: number }\n",
+    );
+    let change_sets = change_set_ids(&cloudformation, &stack).await;
+    for run in [run_diff(), run_deployer("deploy")] {
+        assert!(!run.status.success(), "{}", stdout(&run));
+        let message = stderr(&run);
+        assert!(
+            message.contains(&format!(
+                "users (table {table}): adds users-by-age, users-by-team"
+            )),
+            "{message}"
+        );
+        assert!(message.contains("declare one new index"), "{message}");
+        assert!(
+            !message.contains("uploaded"),
+            "refused before the upload: {message}"
+        );
+    }
+    assert_eq!(change_set_ids(&cloudformation, &stack).await, change_sets);
+    assert_eq!(
+        index_names(&dynamodb, &table).await,
+        ["users-by-gender", "users-by-name"]
+    );
+
+    let run = deployer(&[
+        "--config",
+        config,
+        "--stack-name",
+        &stack,
+        "destroy",
+        "--yes",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    dynamodb
+        .delete_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -15,7 +15,8 @@
 //! What CI may run: the update handler of every application resource (a code
 //! push updates the function; each `stack:` setting the pipeline may deploy
 //! updates some of them), and the Deployment's create and delete (a route
-//! change makes a new one). Adding, removing or renaming a table, the API key
+//! change makes a new one; adding or removing an index updates its table,
+//! whose indexes are checked too). Adding, removing or renaming a table, the API key
 //! and every pipeline resource change the pipeline role itself, which
 //! `deploy --from-pipeline` refuses before executing (`pipeline_build.rs`).
 
@@ -357,6 +358,16 @@ const NOT_APPLICABLE: &[(&str, &str, &str)] = &[
         "no Integration.Credentials",
     ),
 ];
+
+/// Handler permissions IAM also evaluates on each index of a table, when
+/// the call names one: the update handler reads the table's whole model
+/// back, each index's contributor insights included, and
+/// DescribeContributorInsights with an `IndexName` is authorised on the
+/// index's ARN (its resource types are `table` and, optionally, `index`).
+const PER_INDEX: &[(&str, &str)] = &[(
+    "AWS::DynamoDB::Table",
+    "dynamodb:DescribeContributorInsights",
+)];
 
 /// Actions the role grants for the build itself, not for a handler.
 const BUILD_OWN_CALLS: &[(&str, &str)] = &[
@@ -712,12 +723,26 @@ fn the_pipeline_may_run_every_handler_a_push_can_start_and_nothing_more() {
             let kind = resource["Type"].as_str().unwrap();
             for (handler, action) in needed(&schemas, kind) {
                 let (arn, passed_to) = target(&template, &refs, logical_id, kind, handler, &action);
-                if allowed(&grants, &action, &arn, passed_to) {
-                    used.push((action.clone(), arn));
-                } else {
-                    missing.push(format!(
-                        "{logical_id} ({kind}) {handler}: {action} on {arn}"
-                    ));
+                let mut arns = vec![arn.clone()];
+                if PER_INDEX.contains(&(kind, action.as_str())) {
+                    arns.extend(
+                        resource["Properties"]["GlobalSecondaryIndexes"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(|index| {
+                                format!("{arn}/index/{}", index["IndexName"].as_str().unwrap())
+                            }),
+                    );
+                }
+                for arn in arns {
+                    if allowed(&grants, &action, &arn, passed_to) {
+                        used.push((action.clone(), arn));
+                    } else {
+                        missing.push(format!(
+                            "{logical_id} ({kind}) {handler}: {action} on {arn}"
+                        ));
+                    }
                 }
             }
         }

@@ -211,10 +211,54 @@ fn one_retained_table_per_dynamodb_resource() {
                 properties["KeySchema"],
                 json!([{"AttributeName": "id", "KeyType": "HASH"}])
             );
+            // `id`, then each index key once, by name; an index per
+            // declared index, in the declared order, copying every attribute.
+            let mut definitions = vec![json!({"AttributeName": "id", "AttributeType": "S"})];
+            let mut keys: Vec<_> = declared
+                .indexes
+                .iter()
+                .flat_map(|index| index.keys())
+                .map(|key| (key.name.clone(), key.kind.attribute_type()))
+                .collect();
+            keys.sort();
+            keys.dedup();
+            definitions.extend(
+                keys.into_iter()
+                    .map(|(name, kind)| json!({"AttributeName": name, "AttributeType": kind})),
+            );
             assert_eq!(
                 properties["AttributeDefinitions"],
-                json!([{"AttributeName": "id", "AttributeType": "S"}])
+                Value::Array(definitions),
+                "{resource}"
             );
+            let indexes: Vec<Value> = declared
+                .indexes
+                .iter()
+                .map(|index| {
+                    let mut key_schema =
+                        vec![json!({"AttributeName": index.partition_key.name, "KeyType": "HASH"})];
+                    if let Some(sort) = &index.sort_key {
+                        key_schema.push(json!({"AttributeName": sort.name, "KeyType": "RANGE"}));
+                    }
+                    json!({"IndexName": index.name, "KeySchema": key_schema,
+                           "Projection": {"ProjectionType": "ALL"}})
+                })
+                .collect();
+            if indexes.is_empty() {
+                assert!(
+                    properties.get("GlobalSecondaryIndexes").is_none(),
+                    "{resource}"
+                );
+            } else {
+                assert_eq!(
+                    properties["GlobalSecondaryIndexes"],
+                    Value::Array(indexes),
+                    "{resource}"
+                );
+            }
+            // On demand: neither the table nor an index has provisioned
+            // throughput.
+            assert!(!properties.to_string().contains("ProvisionedThroughput"));
             assert_eq!(
                 properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
                 true
@@ -262,6 +306,38 @@ fn one_retained_table_per_dynamodb_resource() {
         value["Resources"]["AuditTable"]["Properties"]["TableName"],
         "audit-log"
     );
+    let users = &value["Resources"]["UsersTable"]["Properties"];
+    assert_eq!(
+        users["AttributeDefinitions"],
+        json!([
+            {"AttributeName": "id", "AttributeType": "S"},
+            {"AttributeName": "age", "AttributeType": "N"},
+            {"AttributeName": "gender", "AttributeType": "S"},
+            {"AttributeName": "team", "AttributeType": "S"}
+        ])
+    );
+    assert_eq!(
+        users["GlobalSecondaryIndexes"],
+        json!([
+            {
+                "IndexName": "users-by-gender",
+                "KeySchema": [{"AttributeName": "gender", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"}
+            },
+            {
+                "IndexName": "users-by-team-age",
+                "KeySchema": [
+                    {"AttributeName": "team", "KeyType": "HASH"},
+                    {"AttributeName": "age", "KeyType": "RANGE"}
+                ],
+                "Projection": {"ProjectionType": "ALL"}
+            }
+        ])
+    );
+    // A memory resource's indexes are the API's alone: no table has them.
+    for (logical_id, table) in resources_of_type(&value, "AWS::DynamoDB::Table") {
+        assert!(!table.to_string().contains("mocks-by-name"), "{logical_id}");
+    }
 }
 
 /// `API_RESOURCES` is the declaration's mapping, with table names filled in
@@ -276,15 +352,29 @@ fn the_function_environment_carries_every_resource() {
     assert_eq!(variables["RUST_LOG"], "info");
     let mapping: Value =
         serde_json::from_str(variables["API_RESOURCES"]["Fn::Sub"].as_str().unwrap()).unwrap();
+    let index = |name: &str, partition: &str, sort: Option<(&str, &str)>| {
+        let mut index =
+            json!({"name": name, "partition_key": {"name": partition, "type": "string"}});
+        if let Some((sort, kind)) = sort {
+            index["sort_key"] = json!({"name": sort, "type": kind});
+        }
+        index
+    };
     assert_eq!(
         mapping,
         json!({
             "audit": {"backend": "dynamodb", "table": "${AuditTable}",
-                      "operations": ["list", "get"]},
-            "mocks": {"backend": "memory", "seed": "seed/mocks.json"},
+                      "operations": ["list", "get"],
+                      "indexes": [index("audit-by-day", "day", Some(("at", "number")))]},
+            "mocks": {"backend": "memory", "seed": "seed/mocks.json",
+                      "indexes": [index("mocks-by-name", "name", None)]},
             "order_items": {"backend": "dynamodb", "table": "${OrderItemsTable}",
                             "operations": ["list", "get", "create"]},
-            "users": {"backend": "dynamodb", "table": "${UsersTable}", "protected": ["ttl"]}
+            "users": {"backend": "dynamodb", "table": "${UsersTable}", "protected": ["ttl"],
+                      "indexes": [
+                          index("users-by-gender", "gender", None),
+                          index("users-by-team-age", "team", Some(("age", "number")))
+                      ]}
         })
     );
     for resource in app.resources.keys() {
@@ -319,6 +409,117 @@ fn the_function_environment_carries_every_resource() {
     let log_group = &value["Resources"]["ApiFunctionLogGroup"]["Properties"];
     assert_eq!(log_group["LogGroupName"], "/aws/lambda/shop-api");
     assert_eq!(log_group["RetentionInDays"], 30);
+}
+
+/// What CloudFormation makes of an `Fn::Sub` string: each `${Name}` slot
+/// replaced by `values[Name]`, each `${!` written as `${`.
+fn substitute(text: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        rest = &rest[start + 2..];
+        if let Some(literal) = rest.strip_prefix('!') {
+            out.push_str("${");
+            rest = literal;
+            continue;
+        }
+        let end = rest.find('}').unwrap();
+        let name = &rest[..end];
+        let value = values
+            .iter()
+            .find(|(slot, _)| *slot == name)
+            .unwrap_or_else(|| panic!("no value for ${{{name}}}"))
+            .1;
+        out.push_str(value);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The function reads back the indexes as declared, on every backend, once
+/// CloudFormation has filled in the table names: attribute names holding
+/// `${` included, which the template must escape for `Fn::Sub`.
+#[test]
+fn the_function_reads_back_the_declared_indexes() {
+    let (app, settings) = declaration(
+        "resources:\n  \
+         notes:\n    backend: dynamodb\n    indexes:\n      \
+         - name: notes-by-owner-rank\n        \
+           partition_key: { name: \"${owner}\", type: string }\n        \
+           sort_key: { name: \"rank$\", type: number }\n  \
+         tags:\n    backend: memory\n    indexes:\n      \
+         - name: tags-by-colour\n        partition_key: { name: colour, type: string }\n  \
+         plain: { backend: dynamodb }\n",
+    );
+    let value = render(&app, &settings);
+    let sub = value["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"]
+        [api::config::RESOURCES_ENV]["Fn::Sub"]
+        .as_str()
+        .unwrap();
+    assert!(sub.contains(r#""name":"${!owner}""#), "{sub}");
+    let json = substitute(
+        sub,
+        &[
+            ("NotesTable", "serverless-api-notes"),
+            ("PlainTable", "serverless-api-plain"),
+        ],
+    );
+    let read_back = AppConfig::from_resources_json(&json, PathBuf::new()).unwrap();
+    assert_eq!(read_back.resources.len(), 3);
+    for (resource, declared) in &app.resources {
+        assert_eq!(
+            read_back.resources[resource].indexes, declared.indexes,
+            "{resource}"
+        );
+    }
+    assert_eq!(
+        read_back.resources["notes"].indexes[0].partition_key.name,
+        "${owner}"
+    );
+    assert_eq!(
+        read_back.resources["notes"].table.as_deref(),
+        Some("serverless-api-notes")
+    );
+    assert!(read_back.resources["plain"].indexes.is_empty());
+}
+
+/// Adding an index from a push must deploy from the pipeline: it changes the
+/// table, the function's role and its `API_RESOURCES`, never the pipeline's
+/// own resources (which `deploy --from-pipeline` refuses to change).
+#[test]
+fn adding_an_index_leaves_the_pipeline_alone() {
+    let (app, settings) = example_declaration();
+    let before = render(&app, &settings);
+    let mut indexed = app.clone();
+    indexed
+        .resources
+        .get_mut("order_items")
+        .unwrap()
+        .indexes
+        .push(
+            serde_json::from_value(json!({
+                "name": "order-items-by-order",
+                "partition_key": {"name": "order", "type": "string"}
+            }))
+            .unwrap(),
+        );
+    let after = render(&indexed, &settings);
+    let changed: Vec<&String> = after["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(logical_id, resource)| before["Resources"][logical_id.as_str()] != **resource)
+        .map(|(logical_id, _)| logical_id)
+        .collect();
+    assert_eq!(
+        changed,
+        ["OrderItemsTable", "ApiFunctionRole", "ApiFunction"]
+    );
+    for own in template::PIPELINE_OWN_RESOURCES {
+        assert_eq!(before["Resources"][own], after["Resources"][own], "{own}");
+    }
 }
 
 /// The function's role may do exactly the item actions of each resource's
@@ -359,6 +560,39 @@ fn the_function_role_follows_the_operations() {
         "ApiFunctionLogGroup",
         json!(["logs:CreateLogStream", "logs:PutLogEvents"]),
     );
+    // A list served from an index is a Query on that index, named by its
+    // ARN: each declared index of each table whose resource lists.
+    let index_statement = |sid: &str| {
+        as_list(statements)
+            .into_iter()
+            .find(|s| s["Sid"] == sid)
+            .map(|s| (s["Action"].clone(), s["Resource"].clone()))
+    };
+    let index_arn = |table: &str, index: &str| {
+        json!({"Fn::Sub": format!(
+            "arn:${{AWS::Partition}}:dynamodb:${{AWS::Region}}:${{AWS::AccountId}}:table/{table}/index/{index}"
+        )})
+    };
+    assert_eq!(
+        index_statement("UsersTableIndexes"),
+        Some((
+            json!(api::backend::dynamodb::INDEX_LIST_ACTIONS),
+            json!([
+                index_arn("shop-users", "users-by-gender"),
+                index_arn("shop-users", "users-by-team-age")
+            ])
+        ))
+    );
+    assert_eq!(
+        index_statement("AuditTableIndexes"),
+        Some((
+            json!(["dynamodb:Query"]),
+            json!([index_arn("audit-log", "audit-by-day")])
+        ))
+    );
+    // No index, no statement; and the memory resource's index is no table's.
+    assert_eq!(index_statement("OrderItemsTableIndexes"), None);
+    assert!(!statements.to_string().contains("mocks-by-name"));
 
     // An update-only resource: an update without fields reads the record
     // (GetItem), so the role needs it though `get` is not an operation.
@@ -379,6 +613,20 @@ fn the_function_role_follows_the_operations() {
             "dynamodb:UpdateItem",
             "dynamodb:GetItem"
         ])
+    );
+
+    // Indexes on a resource that does not list: nothing reads them.
+    let (app, settings) = declaration(
+        "resources:\n  notes:\n    backend: dynamodb\n    operations: [get, create]\n    \
+         indexes: [{ name: notes-by-day, partition_key: { name: day, type: string } }]\n",
+    );
+    let value = render(&app, &settings);
+    let role = &value["Resources"]["ApiFunctionRole"]["Properties"];
+    assert!(!role.to_string().contains("notes-by-day"), "{role}");
+    assert!(!role.to_string().contains("dynamodb:Query"), "{role}");
+    assert!(
+        value["Resources"]["NotesTable"]["Properties"]["GlobalSecondaryIndexes"].is_array(),
+        "the table has its index all the same"
     );
 }
 

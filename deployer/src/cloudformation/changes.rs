@@ -499,6 +499,86 @@ Changes to stack `demo` (change set deployer-2):
         );
     }
 
+    /// A declared index: AWS lists the added array items (the index and its
+    /// key's definition) with their values; the emulator names the property.
+    #[test]
+    fn an_added_index_shows_with_its_definition() {
+        let added = |name: &str, path: &str, value: &str| {
+            ResourceChangeDetail::builder()
+                .target(
+                    ResourceTargetDefinition::builder()
+                        .attribute(ResourceAttribute::Properties)
+                        .name(name)
+                        .path(path)
+                        .after_value(value)
+                        .attribute_change_type(AttributeChangeType::Add)
+                        .requires_recreation(RequiresRecreation::Never)
+                        .build(),
+                )
+                .evaluation(EvaluationType::Static)
+                .change_source(ChangeSource::DirectModification)
+                .build()
+        };
+        let table = |details: Vec<ResourceChangeDetail>| {
+            change(
+                SdkResourceChange::builder()
+                    .action(ChangeAction::Modify)
+                    .logical_resource_id("UsersTable")
+                    .physical_resource_id("demo-users")
+                    .resource_type("AWS::DynamoDB::Table")
+                    .replacement(Replacement::False)
+                    .set_details(Some(details))
+                    .build(),
+            )
+        };
+        let with_values = table(vec![
+            added(
+                "AttributeDefinitions",
+                "/Properties/AttributeDefinitions/2",
+                r#"{"AttributeName":"team","AttributeType":"S"}"#,
+            ),
+            added(
+                "GlobalSecondaryIndexes",
+                "/Properties/GlobalSecondaryIndexes/1",
+                "{\"IndexName\":\"users-by-team\",\n \"KeySchema\":[{\"AttributeName\":\"team\",\
+                 \"KeyType\":\"HASH\"}],\"Projection\":{\"ProjectionType\":\"ALL\"}}",
+            ),
+        ]);
+        let plan = ChangeSetPlan::from_changes(
+            "demo",
+            "deployer-5",
+            ChangeSetKind::Update,
+            &[with_values],
+        );
+        assert_eq!(
+            plan.to_string(),
+            "\
+Changes to stack `demo` (change set deployer-5):
+  Action  Logical ID  Type                  Replacement
+  Modify  UsersTable  AWS::DynamoDB::Table  False
+      /Properties/AttributeDefinitions/2: (none) → {\"AttributeName\":\"team\",\"AttributeType\":\"S\"} (DirectModification)
+      /Properties/GlobalSecondaryIndexes/1: (none) → {\"IndexName\":\"users-by-team\", \"KeySchema\":[{\"AttributeName\":\"team\",\"KeyType\":\"HASH\"}],\"Projection\":{\"ProjectionType\":\"ALL\"}} (DirectModification)
+1 to modify.
+"
+        );
+
+        let by_name = table(vec![detail(
+            "GlobalSecondaryIndexes",
+            None,
+            None,
+            RequiresRecreation::Never,
+            ChangeSource::DirectModification,
+            None,
+        )]);
+        let plan =
+            ChangeSetPlan::from_changes("demo", "deployer-6", ChangeSetKind::Update, &[by_name]);
+        assert!(
+            plan.to_string()
+                .contains("\n      /Properties/GlobalSecondaryIndexes (DirectModification)\n"),
+            "{plan}"
+        );
+    }
+
     #[test]
     fn a_creation_and_an_empty_plan() {
         let changes = [change(

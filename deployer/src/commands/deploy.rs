@@ -12,7 +12,8 @@ use super::{CommandError, Finished, confirm, event_printer};
 use crate::artifacts::{self, LambdaZip};
 use crate::bootstrap::{self, TokenSource};
 use crate::cli::{DeployOptions, OutputFormat};
-use crate::cloudformation::{ChangeSetPlan, DeployOutcome, PlanRequest, Stacks};
+use crate::cloudformation::{ChangeSetPlan, DeployOutcome, PlanRequest, StackState, Stacks};
+use crate::index_changes::{self, IndexChangeError};
 use crate::pipeline_build::{self, Freshness, PipelineBuildError, Refused};
 use crate::template;
 
@@ -70,6 +71,46 @@ async fn plan_request(
     Ok(request)
 }
 
+/// Refuses, before anything is built, uploaded or planned, a deploy that
+/// would make more than one global secondary index change to a table (see
+/// `crate::index_changes`); tells on stderr which index each table gains or
+/// loses.
+async fn check_index_changes(context: &Context) -> Result<(), CommandError> {
+    let stack = context.stack();
+    let stacks = context.stacks();
+    let unreadable = |which, source| IndexChangeError::Unreadable {
+        which,
+        stack: stack.to_owned(),
+        source,
+    };
+    // Without a stack, or after its creation failed (whose tables went with
+    // it), every table is created with all its indexes.
+    let deployed = match stacks.state(stack).await? {
+        StackState::Absent | StackState::CreationFailed => None,
+        _ => stacks.deployed_template(stack).await?,
+    };
+    let deployed: Option<serde_json::Value> = deployed
+        .map(|body| serde_json::from_str(&body))
+        .transpose()
+        .map_err(|source| unreadable("deployed", source))?;
+    let proposed = template::build(&context.app, &context.settings)?.to_json();
+    let proposed: serde_json::Value =
+        serde_json::from_str(&proposed).map_err(|source| unreadable("proposed", source))?;
+    let changes = index_changes::check(&context.app, deployed.as_ref(), &proposed)
+        .map_err(IndexChangeError::TooMany)?;
+    for table in changes {
+        eprintln!("index change: {table}");
+        if !table.added.is_empty() || !table.redefined.is_empty() {
+            // CloudFormation starts an index's creation and goes on.
+            eprintln!(
+                "  DynamoDB fills a new index from the table's items after the deploy; it \
+                 serves queries once DescribeTable shows it ACTIVE"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// What `diff` reports: the change set, never executed.
 #[derive(Debug, Serialize)]
 struct DiffReport {
@@ -94,6 +135,7 @@ pub(super) async fn diff(
     context: &Context,
     artifact: Option<&Path>,
 ) -> Result<Finished, CommandError> {
+    check_index_changes(context).await?;
     let zip = lambda_zip(context, artifact).await?;
     let bucket = context.artifact_bucket().await?;
     // The change set only names the key; nothing is uploaded for a diff.
@@ -218,6 +260,8 @@ pub(super) async fn deploy(
         None
     };
     context.polling.timeout = options.wait.timeout();
+    // Before the build and the upload: a refused deploy costs nothing.
+    check_index_changes(context).await?;
     let zip = lambda_zip(context, options.artifact.artifact.as_deref()).await?;
     let bucket = context.artifact_bucket().await?;
     let s3 = context.s3();

@@ -29,6 +29,7 @@ use crate::cli::{AwsCommand, Cli, Command};
 use crate::cloudformation::{CloudFormationError, StackEvent};
 use crate::declaration::{Declaration, DeclarationError};
 use crate::diagnosis::FailedCalls;
+use crate::index_changes::IndexChangeError;
 use crate::logs::LogsError;
 use crate::pipeline::PipelineError;
 use crate::pipeline_build::PipelineBuildError;
@@ -59,6 +60,8 @@ pub enum CommandError {
     Mapper(#[from] ResourceMapError),
     #[error(transparent)]
     PipelineBuild(#[from] PipelineBuildError),
+    #[error(transparent)]
+    IndexChanges(#[from] IndexChangeError),
     #[error(transparent)]
     Logs(#[from] LogsError),
     #[error(transparent)]

@@ -67,6 +67,10 @@ pub struct Table {
     pub billing_mode: &'static str,
     pub attribute_definitions: Vec<AttributeDefinition>,
     pub key_schema: Vec<KeySchemaElement>,
+    /// Left out when there is none, so a table without indexes renders as
+    /// it always did. On demand, an index has no `ProvisionedThroughput`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub global_secondary_indexes: Vec<GlobalSecondaryIndex>,
     pub point_in_time_recovery_specification: PointInTimeRecoverySpecification,
     pub time_to_live_specification: TimeToLiveSpecification,
     #[serde(rename = "SSESpecification")]
@@ -84,10 +88,8 @@ impl Table {
                 attribute_name: "id".to_owned(),
                 attribute_type: "S",
             }],
-            key_schema: vec![KeySchemaElement {
-                attribute_name: "id".to_owned(),
-                key_type: "HASH",
-            }],
+            key_schema: vec![KeySchemaElement::hash("id")],
+            global_secondary_indexes: Vec::new(),
             point_in_time_recovery_specification: PointInTimeRecoverySpecification {
                 point_in_time_recovery_enabled: true,
             },
@@ -112,6 +114,52 @@ pub struct AttributeDefinition {
 pub struct KeySchemaElement {
     pub attribute_name: String,
     pub key_type: &'static str,
+}
+
+impl KeySchemaElement {
+    /// The partition key.
+    pub fn hash(attribute_name: impl Into<String>) -> Self {
+        Self {
+            attribute_name: attribute_name.into(),
+            key_type: "HASH",
+        }
+    }
+
+    /// The sort key.
+    pub fn range(attribute_name: impl Into<String>) -> Self {
+        Self {
+            attribute_name: attribute_name.into(),
+            key_type: "RANGE",
+        }
+    }
+}
+
+/// A global secondary index of a table; its key attributes must be among
+/// the table's `AttributeDefinitions`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GlobalSecondaryIndex {
+    pub index_name: String,
+    /// The partition key (`HASH`), then the sort key (`RANGE`) if any.
+    pub key_schema: Vec<KeySchemaElement>,
+    pub projection: Projection,
+}
+
+/// Which attributes an index copies from the table's items.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Projection {
+    pub projection_type: &'static str,
+}
+
+impl Projection {
+    /// Every attribute: a list served from the index returns whole records
+    /// without reading the table again.
+    pub fn all() -> Self {
+        Self {
+            projection_type: "ALL",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -503,6 +551,31 @@ mod tests {
         assert_eq!(
             serde_json::to_value(Properties::from(table)).unwrap()["SSESpecification"],
             json!({"SSEEnabled": true, "SSEType": "KMS"})
+        );
+    }
+
+    #[test]
+    fn an_index_uses_cloudformation_property_names() {
+        let mut table =
+            Table::keyed_by_id(Expr::literal("s-users"), SseSpecification::aws_owned_key());
+        table.global_secondary_indexes.push(GlobalSecondaryIndex {
+            index_name: "by-team-age".to_owned(),
+            key_schema: vec![
+                KeySchemaElement::hash("team"),
+                KeySchemaElement::range("age"),
+            ],
+            projection: Projection::all(),
+        });
+        assert_eq!(
+            serde_json::to_value(Properties::from(table)).unwrap()["GlobalSecondaryIndexes"],
+            json!([{
+                "IndexName": "by-team-age",
+                "KeySchema": [
+                    {"AttributeName": "team", "KeyType": "HASH"},
+                    {"AttributeName": "age", "KeyType": "RANGE"}
+                ],
+                "Projection": {"ProjectionType": "ALL"}
+            }])
         );
     }
 }

@@ -46,13 +46,13 @@ pub(super) fn add_function(
     ];
     for table in tables {
         let actions = item_actions(&table.operations);
-        if actions.is_empty() {
-            continue;
+        if !actions.is_empty() {
+            statements.push(
+                Statement::allow(&actions, vec![Expr::get_att(&table.logical_id, "Arn")])
+                    .sid(format!("{}Items", table.logical_id)),
+            );
         }
-        statements.push(
-            Statement::allow(&actions, vec![Expr::get_att(&table.logical_id, "Arn")])
-                .sid(format!("{}Items", table.logical_id)),
-        );
+        statements.extend(index_list_statement(table));
     }
     // X-Ray accepts trace data only on `*`: it has no resource-level
     // permissions. The two actions write traces and nothing else, and are
@@ -91,7 +91,7 @@ pub(super) fn add_function(
     )?;
 
     let mut variables = BTreeMap::new();
-    variables.insert(RESOURCES_ENV.to_owned(), api_resources(app, tables));
+    variables.insert(RESOURCES_ENV.to_owned(), api_resources(app, tables)?);
     // The function never checks the key (API Gateway does), but its OpenAPI
     // document says whether callers need one.
     variables.insert(
@@ -147,21 +147,27 @@ pub(super) fn add_function(
 /// it, with each table's name filled in by CloudFormation. Same schema as
 /// app.yaml; memory resources keep their seed (shipped in the zip), dynamodb
 /// ones get `table` (seeding tables is the deployer's job, not start-up's).
-pub(super) fn api_resources(app: &AppConfig, tables: &[TableSpec]) -> Expr {
+/// Every resource carries its `indexes`, whatever its backend: the API plans
+/// a list from them on memory as on DynamoDB.
+pub(super) fn api_resources(app: &AppConfig, tables: &[TableSpec]) -> Result<Expr, TemplateError> {
     let mut mapping = serde_json::Map::new();
     for (resource, declared) in &app.resources {
-        mapping.insert(resource.clone(), resource_entry(declared, resource, tables));
+        mapping.insert(
+            resource.clone(),
+            resource_entry(declared, resource, tables)?,
+        );
     }
     // Only the `${TableLogicalId}` slots are Sub syntax: every literal that
-    // could hold `${` (a seed path) was escaped when the entry was built.
-    Expr::sub(serde_json::Value::Object(mapping).to_string())
+    // could hold `${` (a seed path, an attribute name) was escaped when the
+    // entry was built.
+    Ok(Expr::sub(serde_json::Value::Object(mapping).to_string()))
 }
 
 pub(super) fn resource_entry(
     declared: &ResourceConfig,
     resource: &str,
     tables: &[TableSpec],
-) -> serde_json::Value {
+) -> Result<serde_json::Value, TemplateError> {
     let mut entry = serde_json::Map::new();
     entry.insert("backend".to_owned(), declared.backend.to_string().into());
     match declared.backend {
@@ -198,7 +204,30 @@ pub(super) fn resource_entry(
             .collect();
         entry.insert("protected".to_owned(), names.into());
     }
-    serde_json::Value::Object(entry)
+    if !declared.indexes.is_empty() {
+        // app.yaml's own shape, through the API's serde: what the function
+        // parses back is what was declared.
+        let indexes = serde_json::to_value(&declared.indexes)?;
+        entry.insert("indexes".to_owned(), sub_literals(indexes));
+    }
+    Ok(serde_json::Value::Object(entry))
+}
+
+/// `value` with every string in it escaped for `Fn::Sub` ([`sub_literal`]):
+/// an attribute name may hold `${`.
+fn sub_literals(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => Value::String(sub_literal(&text)),
+        Value::Array(items) => Value::Array(items.into_iter().map(sub_literals).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(name, field)| (name, sub_literals(field)))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 /// The name app.yaml uses for an operation.

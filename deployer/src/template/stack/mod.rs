@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use api::AppConfig;
 use api::config::{API_KEY_ENV, BackendKind, Operation, RESOURCES_ENV, ResourceConfig};
+use api::index::IndexConfig;
 use sha2::{Digest, Sha256};
 
 use super::iam::{Policy, PolicyDocument, Statement};
@@ -23,12 +24,13 @@ use super::model::{
     Accepted, Assertion, DeletionPolicy, Document, Duplicate, Output, Parameter, Resource, Rule,
 };
 use super::resources::{
-    AccessLogSetting, ApiKey, ApiResource, CloudWatchLogsConfig, Code, Deployment,
-    EndpointConfiguration, Environment, Function, Integration, LogGroup, LoggingConfig, Method,
-    MethodSetting, Permission, Project, ProjectArtifacts, ProjectCache, ProjectEnvironment,
-    ProjectLogsConfig, ProjectSource, ProjectTriggers, ProjectVariable, RestApi, Role, SourceAuth,
-    SseSpecification, Stage, Table, ThrottleSettings, TracingConfig, UsagePlan, UsagePlanKey,
-    UsagePlanStage, WebhookFilter,
+    AccessLogSetting, ApiKey, ApiResource, AttributeDefinition, CloudWatchLogsConfig, Code,
+    Deployment, EndpointConfiguration, Environment, Function, GlobalSecondaryIndex, Integration,
+    KeySchemaElement, LogGroup, LoggingConfig, Method, MethodSetting, Permission, Project,
+    ProjectArtifacts, ProjectCache, ProjectEnvironment, ProjectLogsConfig, ProjectSource,
+    ProjectTriggers, ProjectVariable, Projection, RestApi, Role, SourceAuth, SseSpecification,
+    Stage, Table, ThrottleSettings, TracingConfig, UsagePlan, UsagePlanKey, UsagePlanStage,
+    WebhookFilter,
 };
 use super::{
     CONDITION_PIPELINE, GITHUB_TOKEN_VARIABLE, OUTPUT_API_KEY_ID, OUTPUT_API_URL,
@@ -50,7 +52,7 @@ use function::add_function;
 use outputs::outputs;
 use parameters::parameters;
 use pipeline::add_pipeline;
-use tables::{item_actions, table_resource};
+use tables::{index_list_statement, item_actions, table_resource};
 
 // Logical ids of the fixed resources. None ends in `Table`, the suffix of the
 // per-resource tables, so the two can never collide.
@@ -163,6 +165,8 @@ struct TableSpec {
     logical_id: String,
     table_name: String,
     operations: Vec<Operation>,
+    /// Its global secondary indexes, in the declaration's order.
+    indexes: Vec<IndexConfig>,
 }
 
 fn tables(app: &AppConfig, settings: &StackSettings) -> Result<Vec<TableSpec>, TemplateError> {
@@ -176,6 +180,7 @@ fn tables(app: &AppConfig, settings: &StackSettings) -> Result<Vec<TableSpec>, T
             logical_id: table_logical_id(resource),
             table_name: declared.table_name(resource, &settings.name),
             operations: declared.operations.clone(),
+            indexes: declared.indexes.clone(),
         };
         for other in &tables {
             if other.logical_id == spec.logical_id {
@@ -244,6 +249,55 @@ mod tests {
                 "dynamodb:GetItem"
             ]
         );
+    }
+
+    fn table_with(operations: Vec<Operation>, index_names: &[&str]) -> TableSpec {
+        let indexes = index_names
+            .iter()
+            .map(|name| {
+                serde_json::from_value(serde_json::json!({
+                    "name": name,
+                    "partition_key": {"name": "gender", "type": "string"}
+                }))
+                .unwrap()
+            })
+            .collect();
+        TableSpec {
+            resource: "users".to_owned(),
+            logical_id: "UsersTable".to_owned(),
+            table_name: "shop-users".to_owned(),
+            operations,
+            indexes,
+        }
+    }
+
+    /// A list served from an index is a Query on the index's own ARN:
+    /// granted on exactly the declared indexes, and only with `list`.
+    #[test]
+    fn index_lists_are_granted_on_exactly_the_declared_indexes() {
+        let index_arn = |index: &str| {
+            serde_json::json!({"Fn::Sub": format!(
+                "arn:${{AWS::Partition}}:dynamodb:${{AWS::Region}}:${{AWS::AccountId}}:\
+                 table/shop-users/index/{index}"
+            )})
+        };
+        let statement =
+            index_list_statement(&table_with(Operation::all(), &["by-gender", "by.team_2"]))
+                .unwrap();
+        assert_eq!(
+            serde_json::to_value(statement).unwrap(),
+            serde_json::json!({
+                "Sid": "UsersTableIndexes",
+                "Effect": "Allow",
+                "Action": ["dynamodb:Query"],
+                "Resource": [index_arn("by-gender"), index_arn("by.team_2")]
+            })
+        );
+        assert!(index_list_statement(&table_with(Operation::all(), &[])).is_none());
+        // Without `list` nothing reads an index.
+        let no_list = vec![Operation::Get, Operation::Create];
+        assert!(index_list_statement(&table_with(no_list, &["by-gender"])).is_none());
+        assert!(index_list_statement(&table_with(vec![Operation::List], &["by-gender"])).is_some());
     }
 
     #[test]

@@ -160,6 +160,7 @@ pub(super) fn pipeline_statements(
     statements.extend(log_groups(names));
     statements.push(github_token_secret());
     statements.extend(existing_tables(tables));
+    statements.extend(existing_tables_indexes(tables));
     if settings.api_key {
         statements.push(this_api_key_and_usage_plan());
     }
@@ -374,6 +375,31 @@ fn existing_tables(tables: &[TableSpec]) -> Option<Statement> {
             table_arns,
         )
         .sid("Tables"),
+    )
+}
+
+/// What the table's update handler reads on its indexes: each index's
+/// contributor insights, which IAM authorises on the index's ARN when the
+/// call names an index (DescribeContributorInsights takes `table` and,
+/// optionally, `index` resources). Every index of the stack's tables, not
+/// the declared ones: then adding an index leaves this policy as it is, and
+/// a push that adds one deploys from the pipeline. Read-only, and `/index/*`
+/// after the exact table name reaches no other table.
+fn existing_tables_indexes(tables: &[TableSpec]) -> Option<Statement> {
+    if tables.is_empty() {
+        return None;
+    }
+    let index_arns = tables
+        .iter()
+        .map(|table| {
+            regional_arn(
+                "dynamodb",
+                &format!("table/{}/index/*", sub_literal(&table.table_name)),
+            )
+        })
+        .collect();
+    Some(
+        Statement::allow(&["dynamodb:DescribeContributorInsights"], index_arns).sid("TableIndexes"),
     )
 }
 
