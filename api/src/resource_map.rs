@@ -120,7 +120,7 @@ pub enum ResourceMapError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("resource `{resource}`: seed file {path} must be a JSON array of objects: {reason}")]
+    #[error("resource `{resource}`: seed file {path}: {reason}")]
     SeedInvalid {
         resource: String,
         path: PathBuf,
@@ -231,8 +231,8 @@ pub fn read_seed(
         path: path.to_owned(),
         source,
     })?;
-    let items: Vec<serde_json::Value> =
-        serde_json::from_slice(&bytes).map_err(|err| invalid(err.to_string()))?;
+    let items: Vec<serde_json::Value> = serde_json::from_slice(&bytes)
+        .map_err(|err| invalid(format!("not a JSON array of records: {err}")))?;
     items
         .iter()
         .enumerate()
