@@ -177,64 +177,12 @@ impl DynamoDbBackend {
     /// A list's page by Scan (see [`Backend::list`]).
     async fn scan_page(&self, query: &ListQuery) -> Result<Page, BackendError> {
         let expressions = ScanExpressions::new(query.fields.as_deref(), &query.filters);
-        let filtered = expressions.filter.is_some();
-        let mut start_key = query
+        let start_key = query
             .after
             .as_ref()
             .map(|cursor| Self::key(cursor.last_id()));
-        let mut records = Vec::with_capacity(query.limit);
-        let mut evaluated = 0;
-        let mut scans = 0;
-        loop {
-            let room = query.limit - records.len();
-            let scan_limit = if filtered {
-                filtered_scan_limit(room, evaluated, records.len())
-            } else {
-                room
-            };
-            let output = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                // Like the other backends, a list shows every write that
-                // returned before it.
-                .consistent_read(true)
-                .limit(i32::try_from(scan_limit).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start_key.take())
-                .set_projection_expression(expressions.projection.clone())
-                .set_filter_expression(expressions.filter.clone())
-                .set_expression_attribute_names(expressions.names.clone())
-                .set_expression_attribute_values(expressions.values.clone())
-                .send()
-                .await
-                .map_err(|error| backend_error(&self.table, "Scan", error))?;
-            scans += 1;
-            evaluated += usize::try_from(output.scanned_count).unwrap_or_default();
-
-            let mut items = output.items.unwrap_or_default();
-            if items.len() > room {
-                items.truncate(room);
-                let next = items
-                    .last()
-                    .map(|last| self.cursor_after(last))
-                    .transpose()?;
-                self.push_records(&mut records, items, query)?;
-                return Ok(Page { records, next });
-            }
-            self.push_records(&mut records, items, query)?;
-
-            let Some(last_evaluated) = output.last_evaluated_key else {
-                return Ok(Page {
-                    records,
-                    next: None,
-                });
-            };
-            if !filtered || records.len() == query.limit || scans == MAX_SCANS_PER_PAGE {
-                let next = Some(self.cursor_after(&last_evaluated)?);
-                return Ok(Page { records, next });
-            }
-            start_key = Some(last_evaluated);
-        }
+        self.fill_page(query, &ListRead::Scan(&expressions), start_key)
+            .await
     }
 
     /// A list's page by Query on a secondary index: the key condition names
@@ -252,64 +200,142 @@ impl DynamoDbBackend {
     /// reference, ConsistentRead): such a list may miss a write for a moment.
     async fn index_page(&self, query: &ListQuery, plan: &IndexPlan) -> Result<Page, BackendError> {
         let expressions = IndexQueryExpressions::new(query.fields.as_deref(), plan);
-        let filtered = expressions.filter.is_some();
-        let mut start_key = query
+        let start_key = query
             .after
             .as_ref()
             .map(|cursor| self.index_start_key(cursor, plan))
             .transpose()?;
+        self.fill_page(query, &ListRead::Index(plan, &expressions), start_key)
+            .await
+    }
+
+    /// The page loop a Scan and a Query share.
+    ///
+    /// Unfiltered, one call asks for the room left (a Query one item more,
+    /// to know whether another page follows) and makes the page. Filtered,
+    /// DynamoDB applies the filter after `Limit` counted the items it read,
+    /// so one call may match few or none: the page keeps reading until it
+    /// holds `limit` matches or the items end, at most [`MAX_SCANS_PER_PAGE`]
+    /// calls, each after the first reading as many items as the match rate
+    /// so far says the missing matches need (`filtered_scan_limit`). When a
+    /// call finds more than the page has room for, the page keeps the first
+    /// ones and its cursor is after the last kept, so the next page starts
+    /// with the others.
+    async fn fill_page(
+        &self,
+        query: &ListQuery,
+        list: &ListRead<'_>,
+        mut start_key: Option<Item>,
+    ) -> Result<Page, BackendError> {
+        let filtered = list.filtered();
         let mut records = Vec::with_capacity(query.limit);
         let mut evaluated = 0;
         let mut calls = 0;
         loop {
             let room = query.limit - records.len();
-            let query_limit = if filtered {
+            let limit = if filtered {
                 filtered_scan_limit(room, evaluated, records.len())
             } else {
-                room + 1
+                room + list.lookahead()
             };
             let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(&plan.index.name)
-                .key_condition_expression(&expressions.key_condition)
-                .scan_index_forward(!plan.descending)
-                .limit(i32::try_from(query_limit).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start_key.take())
-                .set_projection_expression(expressions.projection.clone())
-                .set_filter_expression(expressions.filter.clone())
-                .set_expression_attribute_names(expressions.names.clone())
-                .set_expression_attribute_values(expressions.values.clone())
-                .send()
-                .await
-                .map_err(|error| backend_error(&self.table, "Query", error))?;
+                .read(
+                    list,
+                    i32::try_from(limit).unwrap_or(i32::MAX),
+                    start_key.take(),
+                )
+                .await?;
             calls += 1;
-            evaluated += usize::try_from(output.scanned_count).unwrap_or_default();
+            evaluated += usize::try_from(output.scanned).unwrap_or_default();
 
-            let mut items = output.items.unwrap_or_default();
+            let mut items = output.items;
             if items.len() > room {
                 items.truncate(room);
                 let next = items
                     .last()
-                    .map(|last| self.index_cursor(last, plan))
+                    .map(|last| self.cursor_in(list, last))
                     .transpose()?;
                 self.push_records(&mut records, items, query)?;
                 return Ok(Page { records, next });
             }
             self.push_records(&mut records, items, query)?;
 
-            let Some(last_evaluated) = output.last_evaluated_key else {
+            let Some(last_evaluated) = output.last_evaluated else {
                 return Ok(Page {
                     records,
                     next: None,
                 });
             };
             if !filtered || records.len() == query.limit || calls == MAX_SCANS_PER_PAGE {
-                let next = Some(self.index_cursor(&last_evaluated, plan)?);
+                let next = Some(self.cursor_in(list, &last_evaluated)?);
                 return Ok(Page { records, next });
             }
             start_key = Some(last_evaluated);
+        }
+    }
+
+    /// One Scan or Query of a list's page.
+    async fn read(
+        &self,
+        list: &ListRead<'_>,
+        limit: i32,
+        start_key: Option<Item>,
+    ) -> Result<Read, BackendError> {
+        match list {
+            ListRead::Scan(expressions) => {
+                let output = self
+                    .client
+                    .scan()
+                    .table_name(&self.table)
+                    // Like the other backends, a list shows every write that
+                    // returned before it.
+                    .consistent_read(true)
+                    .limit(limit)
+                    .set_exclusive_start_key(start_key)
+                    .set_projection_expression(expressions.projection.clone())
+                    .set_filter_expression(expressions.filter.clone())
+                    .set_expression_attribute_names(expressions.names.clone())
+                    .set_expression_attribute_values(expressions.values.clone())
+                    .send()
+                    .await
+                    .map_err(|error| backend_error(&self.table, "Scan", error))?;
+                Ok(Read {
+                    scanned: output.scanned_count,
+                    items: output.items.unwrap_or_default(),
+                    last_evaluated: output.last_evaluated_key,
+                })
+            }
+            ListRead::Index(plan, expressions) => {
+                let output = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(&plan.index.name)
+                    .key_condition_expression(&expressions.key_condition)
+                    .scan_index_forward(!plan.descending)
+                    .limit(limit)
+                    .set_exclusive_start_key(start_key)
+                    .set_projection_expression(expressions.projection.clone())
+                    .set_filter_expression(expressions.filter.clone())
+                    .set_expression_attribute_names(expressions.names.clone())
+                    .set_expression_attribute_values(expressions.values.clone())
+                    .send()
+                    .await
+                    .map_err(|error| backend_error(&self.table, "Query", error))?;
+                Ok(Read {
+                    scanned: output.scanned_count,
+                    items: output.items.unwrap_or_default(),
+                    last_evaluated: output.last_evaluated_key,
+                })
+            }
+        }
+    }
+
+    /// The cursor after `item` (a listed item, or a `LastEvaluatedKey`).
+    fn cursor_in(&self, list: &ListRead<'_>, item: &Item) -> Result<Cursor, BackendError> {
+        match list {
+            ListRead::Scan(_) => self.cursor_after(item),
+            ListRead::Index(plan, _) => self.index_cursor(item, plan),
         }
     }
 
@@ -414,29 +440,17 @@ impl DynamoDbBackend {
 
 #[async_trait]
 impl Backend for DynamoDbBackend {
-    /// Scans in DynamoDB's key order (hash order, stable for a table), from
-    /// the item after the cursor's id.
+    /// A planned scan reads in DynamoDB's key order (hash order, stable for
+    /// a table), from the item after the cursor's id
+    /// ([`DynamoDbBackend::scan_page`]); a list planned on a secondary index
+    /// is a Query on it ([`DynamoDbBackend::index_page`]). Both fill the page
+    /// the same way (`fill_page`).
     ///
-    /// Without filters a page is one Scan with `Limit` = the page size, and
-    /// the cursor is DynamoDB's `LastEvaluatedKey`. DynamoDB stops a Scan at
-    /// 1 MB, so a page of large records may hold fewer than `limit` and still
-    /// have a cursor; that also keeps an unfiltered page near 1 MB, far from
-    /// Lambda's 6 MB response limit.
-    ///
-    /// With filters, DynamoDB applies them after `Limit` counts the items it
-    /// read, so one Scan may match few or none. The page keeps scanning until
-    /// it holds `limit` matches or the table ends, at most
-    /// [`MAX_SCANS_PER_PAGE`] Scans. Each Scan after the first reads as many
-    /// items as the match rate so far says the missing matches need
-    /// (`filtered_scan_limit`); when that finds more matches than the page
-    /// has room for, the page keeps the first ones and its cursor is the last
-    /// kept id, so the next page starts with the others.
-    ///
-    /// A page has a cursor only when more may follow: DynamoDB returned a
-    /// `LastEvaluatedKey`, or the page left matches out.
-    ///
-    /// A list planned on a secondary index is a Query on it instead
-    /// ([`DynamoDbBackend::index_page`]).
+    /// DynamoDB stops a call at 1 MB, so a page of large records may hold
+    /// fewer than `limit` and still have a cursor; that also keeps a page
+    /// near 1 MB, far from Lambda's 6 MB response limit. A page has a cursor
+    /// only when more may follow: DynamoDB returned a `LastEvaluatedKey`, or
+    /// the page left matches out.
     async fn list(&self, query: &ListQuery) -> Result<Page, BackendError> {
         match &query.plan {
             Plan::Scan => self.scan_page(query).await,
@@ -561,6 +575,40 @@ fn versions(expected: &Expected) -> Option<&[Version]> {
 /// matches; counting one match more than seen keeps the estimate finite
 /// while nothing has matched yet, and grows each next Scan geometrically.
 /// Never fewer than `room`, never more than [`MAX_ITEMS_PER_FILTERED_SCAN`].
+/// How a list's page is read: by Scan, or by Query on an index.
+enum ListRead<'a> {
+    Scan(&'a ScanExpressions),
+    Index(&'a IndexPlan, &'a IndexQueryExpressions),
+}
+
+impl ListRead<'_> {
+    /// Whether a filter expression may leave read items out.
+    fn filtered(&self) -> bool {
+        match self {
+            ListRead::Scan(expressions) => expressions.filter.is_some(),
+            ListRead::Index(_, expressions) => expressions.filter.is_some(),
+        }
+    }
+
+    /// The items an unfiltered call asks for beyond the room left: a Scan's
+    /// `LastEvaluatedKey` already says whether more may follow; a Query
+    /// reads one item more, so that the last full page has no cursor.
+    fn lookahead(&self) -> usize {
+        match self {
+            ListRead::Scan(_) => 0,
+            ListRead::Index(..) => 1,
+        }
+    }
+}
+
+/// What one Scan or Query of a page returned.
+struct Read {
+    items: Vec<Item>,
+    /// DynamoDB's `ScannedCount`: the items it read (and billed).
+    scanned: i32,
+    last_evaluated: Option<Item>,
+}
+
 fn filtered_scan_limit(room: usize, evaluated: usize, matched: usize) -> usize {
     let estimate = room
         .saturating_mul(evaluated.saturating_add(1))
