@@ -280,7 +280,9 @@ fn unservable_order(order: &Order, indexes: &[IndexConfig]) -> String {
             .filter_map(|index| index.sort_key.as_ref())
             .map(|key| format!("`{}`", key.name))
             .collect();
-        let offered = if sort_keys.is_empty() {
+        let offered = if indexes.is_empty() {
+            "this resource declares no index (`indexes:` in the app declaration)".to_owned()
+        } else if sort_keys.is_empty() {
             "this resource's indexes have no sort key".to_owned()
         } else {
             format!("a list can be ordered by {}", sort_keys.join(", "))
@@ -513,6 +515,8 @@ mod tests {
         );
         let error = Plan::choose(&red, Some(&order("age", false)), &[by_gender()]).unwrap_err();
         assert!(error.to_string().contains("have no sort key"), "{error}");
+        let error = Plan::choose(&red, Some(&order("age", false)), &[]).unwrap_err();
+        assert!(error.to_string().contains("declares no index"), "{error}");
     }
 
     #[test]
