@@ -49,7 +49,7 @@ pub enum ServingIndexError {
         "stack `{stack}` is deployed, but after {waited_seconds} s {pending} {verb} still not \
          ACTIVE: until then the API serves those lists by scanning the table; run `deployer \
          deploy` again later to let the function use {pronoun}",
-        pending = join(pending),
+        pending = list(pending),
         verb = if pending.len() == 1 { "is" } else { "are" },
         pronoun = if pending.len() == 1 { "it" } else { "them" },
     )]
@@ -60,7 +60,8 @@ pub enum ServingIndexError {
     },
 }
 
-fn join(pending: &[PendingIndex]) -> String {
+/// `index a of table t, index b of table t`.
+pub fn list(pending: &[PendingIndex]) -> String {
     pending
         .iter()
         .map(ToString::to_string)

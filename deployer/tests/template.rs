@@ -846,6 +846,13 @@ fn the_pipeline_may_touch_only_this_stacks_tables() {
         [arn("audit-log"), arn("shop-order_items"), arn("shop-users")]
     );
     let actions = as_list(&tables["Action"]);
+    // `deploy --from-pipeline` reads which indexes serve before it plans
+    // (`deployer::serving_indexes`): DescribeTable on the table's ARN,
+    // which covers its indexes.
+    assert!(
+        actions.contains(&json!("dynamodb:DescribeTable")),
+        "{actions:?}"
+    );
     for never in ["dynamodb:CreateTable", "dynamodb:DeleteTable"] {
         assert!(!actions.contains(&json!(never)), "{never}: {actions:?}");
     }
