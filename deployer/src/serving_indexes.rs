@@ -427,6 +427,35 @@ stack:
         assert_eq!(found.pending[1].state, "being replaced (other keys)");
     }
 
+    /// DynamoDB always reports a status; an emulator's CloudFormation
+    /// writes tables whose indexes have none, and those serve.
+    #[tokio::test]
+    async fn an_index_without_a_status_serves_unless_it_backfills() {
+        let (app, settings) = declaration();
+        let no_status = |name: &str, keys: &[(&str, KeyType)]| {
+            let mut described = described(name, keys, IndexStatus::Active, None);
+            described.index_status = None;
+            described
+        };
+        let users = describe(
+            "shop-users",
+            table(
+                "shop-users",
+                vec![
+                    no_status("users-by-age", &[("age", KeyType::Hash)]),
+                    no_status(
+                        "users-by-team",
+                        &[("team", KeyType::Hash), ("age", KeyType::Range)],
+                    ),
+                ],
+            ),
+        );
+        let orders = no_table("shop-orders");
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&users, &orders]);
+        let found = serving(&client, &app, &settings).await.unwrap();
+        assert!(found.indexes.is_all(), "{:?}", found.pending);
+    }
+
     fn quick(timeout: Duration) -> Polling {
         Polling {
             interval: Duration::from_millis(1),
