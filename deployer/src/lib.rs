@@ -33,6 +33,7 @@ pub mod pipeline;
 pub mod pipeline_build;
 pub mod pipeline_log;
 pub mod seed;
+pub mod serving_indexes;
 pub mod settings;
 pub mod template;
 pub mod time_text;

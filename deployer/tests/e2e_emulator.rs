@@ -855,6 +855,32 @@ async fn function_memory(sdk: &aws_config::SdkConfig, stack: &str) -> i64 {
         .unwrap()
 }
 
+/// The indexes the function may plan lists of `resource` on: its
+/// `API_RESOURCES` in the template the stack last deployed.
+async fn function_indexes(sdk: &aws_config::SdkConfig, stack: &str, resource: &str) -> Vec<String> {
+    let deployed = aws_sdk_cloudformation::Client::new(sdk)
+        .get_template()
+        .stack_name(stack)
+        .send()
+        .await
+        .unwrap();
+    let template = json(deployed.template_body().unwrap());
+    let mapping = template["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"]
+        ["API_RESOURCES"]["Fn::Sub"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    json(&mapping)[resource]["indexes"]
+        .as_array()
+        .map(|indexes| {
+            indexes
+                .iter()
+                .map(|index| index["name"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A Lambda zip the deployer accepts for this machine's CPU (its `bootstrap`
 /// an ELF header, no program): for deploys whose function is never called.
 fn placeholder_lambda_zip(dir: &Path) -> std::path::PathBuf {
@@ -965,10 +991,16 @@ async fn indexes_deploy_one_at_a_time() {
         .unwrap();
     };
 
-    // 1. A new stack: the table is created with its index.
+    // 1. A new stack: the table is created with its index, which serves
+    // at once: one change set, nothing waited for.
     let run = run_deployer("bootstrap");
     assert!(run.status.success(), "bootstrap failed:\n{}", stderr(&run));
     assert_eq!(index_names(&dynamodb, &table).await, ["users-by-gender"]);
+    assert_eq!(
+        function_indexes(&sdk, &stack, "users").await,
+        ["users-by-gender"]
+    );
+    assert!(!stderr(&run).contains("waiting for"), "{}", stderr(&run));
 
     // 2. One more index: shown by diff, then deployed.
     declare(
@@ -980,6 +1012,14 @@ async fn indexes_deploy_one_at_a_time() {
         stdout(&run).contains("UsersTable") && stdout(&run).contains("GlobalSecondaryIndexes"),
         "{}",
         stdout(&run)
+    );
+    assert!(
+        stderr(&run).contains(&format!(
+            "deploy would then wait for index users-by-name of table {table} to be ACTIVE, \
+             and execute a second change set"
+        )),
+        "{}",
+        stderr(&run)
     );
     let run = run_deployer("deploy");
     assert!(run.status.success(), "deploy failed:\n{}", stderr(&run));
@@ -994,6 +1034,36 @@ async fn indexes_deploy_one_at_a_time() {
         index_names(&dynamodb, &table).await,
         ["users-by-gender", "users-by-name"]
     );
+    // The first change set gave the function only the index that served;
+    // the deploy waited for the new one, and a second gave it.
+    assert!(
+        stderr(&run).contains(&format!(
+            "index users-by-name of table {table}: not in the table yet; the function plans \
+             without it"
+        )),
+        "{}",
+        stderr(&run)
+    );
+    assert!(
+        stderr(&run).contains(&format!(
+            "waiting for index users-by-name of table {table} to be ACTIVE"
+        )),
+        "{}",
+        stderr(&run)
+    );
+    assert!(
+        stdout(&run).contains("a second change set gave them to the function"),
+        "{}",
+        stdout(&run)
+    );
+    assert_eq!(
+        function_indexes(&sdk, &stack, "users").await,
+        ["users-by-gender", "users-by-name"]
+    );
+    // Deployed again, everything serves: nothing to wait for.
+    let run = run_deployer("deploy");
+    assert!(run.status.success(), "deploy failed:\n{}", stderr(&run));
+    assert!(!stderr(&run).contains("waiting for"), "{}", stderr(&run));
 
     // 3. Two more at once: refused, naming both, and nothing is planned.
     declare(

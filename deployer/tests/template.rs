@@ -522,6 +522,69 @@ fn adding_an_index_leaves_the_pipeline_alone() {
     }
 }
 
+/// An index DynamoDB is still building is withheld from the function's
+/// `API_RESOURCES` only: the table still declares it and the role may still
+/// Query it, and the template names nothing else differently.
+#[test]
+fn only_serving_indexes_reach_the_function() {
+    let (app, settings) = declaration(
+        "resources:\n  users:\n    backend: dynamodb\n    indexes:\n      \
+         - { name: users-by-age, partition_key: { name: age, type: number } }\n      \
+         - { name: users-by-team, partition_key: { name: team, type: string } }\n",
+    );
+    let mut serving = template::ServingIndexes::all();
+    serving.withhold("users", "users-by-age");
+    let built = template::build_serving(&app, &settings, &serving).unwrap();
+    let partial: Value = serde_json::from_str(&built.to_json()).unwrap();
+    let full = render(&app, &settings);
+
+    let index_names = |template: &Value| -> (Vec<String>, Vec<String>) {
+        let variables =
+            &template["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"];
+        let resources: Value =
+            serde_json::from_str(variables["API_RESOURCES"]["Fn::Sub"].as_str().unwrap()).unwrap();
+        let function = as_list(&resources["users"]["indexes"])
+            .iter()
+            .map(|index| index["name"].as_str().unwrap().to_owned())
+            .collect();
+        let table =
+            as_list(&template["Resources"]["UsersTable"]["Properties"]["GlobalSecondaryIndexes"])
+                .iter()
+                .map(|index| index["IndexName"].as_str().unwrap().to_owned())
+                .collect();
+        (function, table)
+    };
+    assert_eq!(
+        index_names(&full),
+        (
+            vec!["users-by-age".to_owned(), "users-by-team".to_owned()],
+            vec!["users-by-age".to_owned(), "users-by-team".to_owned()]
+        )
+    );
+    assert_eq!(
+        index_names(&partial),
+        (
+            vec!["users-by-team".to_owned()],
+            vec!["users-by-age".to_owned(), "users-by-team".to_owned()]
+        )
+    );
+    // Only the function differs: its role keeps the Query grant on both.
+    let changed: Vec<&String> = full["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(logical_id, resource)| partial["Resources"][logical_id.as_str()] != **resource)
+        .map(|(logical_id, _)| logical_id)
+        .collect();
+    assert_eq!(changed, ["ApiFunction"]);
+    // Withholding nothing is `build`.
+    let all = template::build_serving(&app, &settings, &template::ServingIndexes::all()).unwrap();
+    assert_eq!(
+        all.to_json(),
+        template::build(&app, &settings).unwrap().to_json()
+    );
+}
+
 /// The function's role may do exactly the item actions of each resource's
 /// operations, on exactly its table.
 #[test]
@@ -783,6 +846,13 @@ fn the_pipeline_may_touch_only_this_stacks_tables() {
         [arn("audit-log"), arn("shop-order_items"), arn("shop-users")]
     );
     let actions = as_list(&tables["Action"]);
+    // `deploy --from-pipeline` reads which indexes serve before it plans
+    // (`deployer::serving_indexes`): DescribeTable on the table's ARN,
+    // which covers its indexes.
+    assert!(
+        actions.contains(&json!("dynamodb:DescribeTable")),
+        "{actions:?}"
+    );
     for never in ["dynamodb:CreateTable", "dynamodb:DeleteTable"] {
         assert!(!actions.contains(&json!(never)), "{never}: {actions:?}");
     }

@@ -1,6 +1,12 @@
 //! `diff`, `deploy` and `bootstrap`: the artifact built and uploaded, the
 //! change set planned from the template, shown, checked (a pipeline build
 //! may not change the pipeline, nor deploy a superseded commit) and executed.
+//!
+//! The function learns only the indexes DynamoDB can serve
+//! (`crate::serving_indexes`): when one is still being built (added by this
+//! deploy, or by an earlier one), the first change set leaves it out of
+//! `API_RESOURCES`; `deploy` then waits for it to be ACTIVE and plans,
+//! checks and executes a second change set that gives it to the function.
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
@@ -15,7 +21,8 @@ use crate::cli::{DeployOptions, OutputFormat};
 use crate::cloudformation::{ChangeSetPlan, DeployOutcome, PlanRequest, StackState, Stacks};
 use crate::index_changes::{self, IndexChangeError};
 use crate::pipeline_build::{self, Freshness, PipelineBuildError, Refused};
-use crate::template;
+use crate::serving_indexes::{self, Serving};
+use crate::template::{self, ServingIndexes};
 
 /// The Lambda zip: the given one, or a fresh cargo-lambda build.
 async fn lambda_zip(context: &Context, given: Option<&Path>) -> Result<LambdaZip, CommandError> {
@@ -44,14 +51,16 @@ async fn github_token_arn(context: &Context) -> Result<Option<String>, CommandEr
     }
 }
 
-/// The change set request for this declaration, settings and artifact.
+/// The change set request for this declaration, settings and artifact,
+/// where the function learns the `serving` indexes.
 async fn plan_request(
     context: &Context,
     bucket: &str,
     zip: &LambdaZip,
     options: Option<&DeployOptions>,
+    serving: &ServingIndexes,
 ) -> Result<PlanRequest, CommandError> {
-    let body = template::build(&context.app, &context.settings)?.to_json();
+    let body = template::build_serving(&context.app, &context.settings, serving)?.to_json();
     let token_arn = github_token_arn(context).await?;
     let pipeline = if token_arn.is_some() { "true" } else { "false" };
     let mut request = PlanRequest::new(context.stack(), body)
@@ -103,12 +112,25 @@ async fn check_index_changes(context: &Context) -> Result<(), CommandError> {
         if !table.added.is_empty() || !table.redefined.is_empty() {
             // CloudFormation starts an index's creation and goes on.
             eprintln!(
-                "  DynamoDB fills a new index from the table's items after the deploy; it \
-                 serves queries once DescribeTable shows it ACTIVE"
+                "  DynamoDB fills a new index from the table's items after the change set; \
+                 the function gets it once DescribeTable shows it ACTIVE"
             );
         }
     }
     Ok(())
+}
+
+/// Which declared indexes serve now; says on stderr which do not, and why.
+async fn serving_now(context: &Context) -> Result<Serving, CommandError> {
+    let found =
+        serving_indexes::serving(&context.dynamodb(), &context.app, &context.settings).await?;
+    for pending in &found.pending {
+        eprintln!(
+            "{pending}: {}; the function plans without it until it is ACTIVE",
+            pending.state
+        );
+    }
+    Ok(found)
 }
 
 /// What `diff` reports: the change set, never executed.
@@ -136,10 +158,13 @@ pub(super) async fn diff(
     artifact: Option<&Path>,
 ) -> Result<Finished, CommandError> {
     check_index_changes(context).await?;
+    let serving = serving_now(context).await?;
     let zip = lambda_zip(context, artifact).await?;
     let bucket = context.artifact_bucket().await?;
     // The change set only names the key; nothing is uploaded for a diff.
-    let request = plan_request(context, &bucket.name, &zip, None).await?;
+    // What deploy would execute first: the function without the indexes
+    // that cannot serve yet.
+    let request = plan_request(context, &bucket.name, &zip, None, &serving.indexes).await?;
     let stacks = context.stacks();
     let plan = stacks
         .settle_and_plan(&request, &mut event_printer())
@@ -147,13 +172,50 @@ pub(super) async fn diff(
     if !plan.is_empty() {
         stacks.discard(&plan).await?;
     }
+    if !serving.pending.is_empty() {
+        eprintln!(
+            "deploy would then wait for {} to be ACTIVE, and execute a second change set \
+             giving the function {}",
+            serving_indexes::list(&serving.pending),
+            if serving.pending.len() == 1 {
+                "it"
+            } else {
+                "them"
+            }
+        );
+    }
     context.print(&DiffReport { plan })?;
     Ok(Finished::Success)
 }
 
-/// What `deploy` reports: the plan and, when it ran, the outcome.
+/// What `deploy` reports: its change set and, when it waited for indexes
+/// to be ACTIVE, the second one that gave them to the function.
 #[derive(Debug, Serialize)]
 struct DeployReport {
+    #[serde(flatten)]
+    first: PassReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    indexes: Option<PassReport>,
+}
+
+impl std::fmt::Display for DeployReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.indexes {
+            // The second outcome has the same outputs: once is enough.
+            Some(second) if second.outcome.is_some() => write!(
+                f,
+                "The indexes DynamoDB was building are ACTIVE; a second change set gave them \
+                 to the function.\n{second}"
+            ),
+            Some(second) => write!(f, "{}\n{second}", self.first),
+            None => write!(f, "{}", self.first),
+        }
+    }
+}
+
+/// One change set: the plan and, when it ran, the outcome.
+#[derive(Debug, Serialize)]
+struct PassReport {
     plan: ChangeSetPlan,
     /// `None` when there was nothing to do, the user declined, or a newer
     /// commit superseded this pipeline build.
@@ -163,7 +225,15 @@ struct DeployReport {
     superseded: Option<Freshness>,
 }
 
-impl std::fmt::Display for DeployReport {
+impl PassReport {
+    /// Whether the stack is now as this pass's template says: executed, or
+    /// nothing to do (not declined, not superseded).
+    fn went_through(&self) -> bool {
+        !self.declined && self.superseded.is_none()
+    }
+}
+
+impl std::fmt::Display for PassReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match (&self.outcome, &self.superseded) {
             (Some(outcome), _) => write!(f, "{outcome}"),
@@ -262,6 +332,9 @@ pub(super) async fn deploy(
     context.polling.timeout = options.wait.timeout();
     // Before the build and the upload: a refused deploy costs nothing.
     check_index_changes(context).await?;
+    // Before the plan: the first change set gives the function only what
+    // DynamoDB can serve.
+    let serving = serving_now(context).await?;
     let zip = lambda_zip(context, options.artifact.artifact.as_deref()).await?;
     let bucket = context.artifact_bucket().await?;
     let s3 = context.s3();
@@ -282,13 +355,80 @@ pub(super) async fn deploy(
         eprintln!("{report}");
     }
 
-    let request = plan_request(context, &bucket.name, &zip, Some(options)).await?;
     let stacks = context.stacks();
+    let request =
+        plan_request(context, &bucket.name, &zip, Some(options), &serving.indexes).await?;
+    let first = deploy_pass(
+        context,
+        &stacks,
+        &request,
+        options.yes,
+        pipeline_build.as_ref(),
+    )
+    .await?;
+    if serving.pending.is_empty() || !first.went_through() {
+        return context.print(&DeployReport {
+            first,
+            indexes: None,
+        });
+    }
+
+    // The stack is deployed; the function plans without the indexes still
+    // being built. Wait for them, then give them to the function: the
+    // second change set changes its `API_RESOURCES` and nothing else.
+    for pending in &serving.pending {
+        eprintln!(
+            "waiting for {pending} to be ACTIVE; then a second change set gives it to the \
+             function"
+        );
+    }
+    let waited = serving_indexes::wait_until_serving(
+        &context.dynamodb(),
+        &context.app,
+        &context.settings,
+        context.polling,
+        &mut |line| eprintln!("{line}"),
+    )
+    .await;
+    if let Err(error) = waited {
+        // What was deployed is reported; the error says what is left.
+        context.print(&DeployReport {
+            first,
+            indexes: None,
+        })?;
+        return Err(error.into());
+    }
+    // No recreate, no rollback to continue: the first pass settled the stack.
+    let request = plan_request(context, &bucket.name, &zip, None, &ServingIndexes::all()).await?;
+    let second = deploy_pass(
+        context,
+        &stacks,
+        &request,
+        options.yes,
+        pipeline_build.as_ref(),
+    )
+    .await?;
+    context.print(&DeployReport {
+        first,
+        indexes: Some(second),
+    })
+}
+
+/// One change set of a deploy: planned, shown, checked when a pipeline
+/// build deploys (freshness, its own resources), confirmed unless `yes`,
+/// and executed. A change set that does not run is deleted.
+async fn deploy_pass(
+    context: &Context,
+    stacks: &Stacks,
+    request: &PlanRequest,
+    yes: bool,
+    pipeline_build: Option<&PipelineBuild>,
+) -> Result<PassReport, CommandError> {
     let plan = stacks
-        .settle_and_plan(&request, &mut event_printer())
+        .settle_and_plan(request, &mut event_printer())
         .await?;
     if plan.is_empty() {
-        return context.print(&DeployReport {
+        return Ok(PassReport {
             plan,
             outcome: None,
             declined: false,
@@ -298,16 +438,16 @@ pub(super) async fn deploy(
     if context.output == OutputFormat::Human {
         println!("{plan}");
     }
-    if let Some(build) = &pipeline_build {
+    if let Some(build) = pipeline_build {
         let checked = build
-            .check(context, &stacks, &plan, &request.template_body)
+            .check(context, stacks, &plan, &request.template_body)
             .await;
         if !matches!(checked, Ok(None)) {
             // Stale or refused: nothing of this change set may run.
             stacks.discard(&plan).await?;
         }
         if let Some(superseded) = checked? {
-            return context.print(&DeployReport {
+            return Ok(PassReport {
                 plan,
                 outcome: None,
                 declined: false,
@@ -315,9 +455,9 @@ pub(super) async fn deploy(
             });
         }
     }
-    if !options.yes && !confirm("deploy", "Deploy these changes?")? {
+    if !yes && !confirm("deploy", "Deploy these changes?")? {
         stacks.discard(&plan).await?;
-        return context.print(&DeployReport {
+        return Ok(PassReport {
             plan,
             outcome: None,
             declined: true,
@@ -325,7 +465,7 @@ pub(super) async fn deploy(
         });
     }
     let outcome = stacks.execute(&plan, &mut event_printer()).await?;
-    context.print(&DeployReport {
+    Ok(PassReport {
         plan,
         outcome: Some(outcome),
         declined: false,

@@ -35,6 +35,7 @@ use crate::pipeline::PipelineError;
 use crate::pipeline_build::PipelineBuildError;
 use crate::pipeline_log::BuildLogError;
 use crate::seed::SeedError;
+use crate::serving_indexes::ServingIndexError;
 use crate::settings::StackSettings;
 use crate::template::{self, TemplateError};
 
@@ -62,6 +63,8 @@ pub enum CommandError {
     PipelineBuild(#[from] PipelineBuildError),
     #[error(transparent)]
     IndexChanges(#[from] IndexChangeError),
+    #[error(transparent)]
+    ServingIndexes(#[from] ServingIndexError),
     #[error(transparent)]
     Logs(#[from] LogsError),
     #[error(transparent)]

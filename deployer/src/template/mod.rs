@@ -4,7 +4,8 @@
 //! by `tests/template.rs`); `deploy` and `diff` send the same text to
 //! CloudFormation. Building it reads nothing but its two arguments: no AWS
 //! call, no clock, no environment, so the same declaration always renders
-//! byte-identical YAML.
+//! byte-identical YAML. What `deploy` learns from AWS first (which indexes
+//! DynamoDB can serve yet) comes in as an argument, [`ServingIndexes`].
 //!
 //! - [`intrinsic`]: `Ref`, `Fn::GetAtt`, `Fn::Sub`, `Fn::If`, ... as [`Expr`];
 //! - [`model`]: template sections, parameters, rules, outputs, and resources
@@ -22,6 +23,8 @@ pub mod intrinsic;
 pub mod model;
 pub mod resources;
 mod stack;
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use api::AppConfig;
 use thiserror::Error;
@@ -166,9 +169,69 @@ const YAML_HEADER: &str = "\
 # `cargo test -p deployer --test template` fails while this file is stale.
 ";
 
-/// Builds the template of `app` deployed with `settings`. No AWS call.
+/// Which declared indexes the function may plan lists on (its
+/// `API_RESOURCES`). Every declared index unless [`ServingIndexes::withhold`]
+/// took one out: `deploy` withholds an index DynamoDB is still building, so
+/// the function never plans a Query that DynamoDB would refuse. The table
+/// (`GlobalSecondaryIndexes`) and the function's Query grant keep every
+/// declared index whatever this says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServingIndexes {
+    /// Resource → names of its declared indexes the function must not use.
+    withheld: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl ServingIndexes {
+    /// Every declared index serves: what `render` and a first deploy use.
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    /// Keeps `index` of `resource` out of the function's `API_RESOURCES`.
+    pub fn withhold(&mut self, resource: &str, index: &str) {
+        self.withheld
+            .entry(resource.to_owned())
+            .or_default()
+            .insert(index.to_owned());
+    }
+
+    /// Whether the function may plan lists of `resource` on `index`.
+    pub fn serves(&self, resource: &str, index: &str) -> bool {
+        self.withheld
+            .get(resource)
+            .is_none_or(|names| !names.contains(index))
+    }
+
+    /// Whether no index is withheld.
+    pub fn is_all(&self) -> bool {
+        self.withheld.values().all(BTreeSet::is_empty)
+    }
+
+    /// The withheld indexes, as `(resource, index)`, in name order.
+    pub fn withheld(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.withheld.iter().flat_map(|(resource, names)| {
+            names
+                .iter()
+                .map(move |name| (resource.as_str(), name.as_str()))
+        })
+    }
+}
+
+/// Builds the template of `app` deployed with `settings`, every declared
+/// index serving. No AWS call.
 pub fn build(app: &AppConfig, settings: &StackSettings) -> Result<Template, TemplateError> {
-    let document = stack::document(app, settings)?;
+    build_serving(app, settings, &ServingIndexes::all())
+}
+
+/// Builds the template of `app` deployed with `settings`, where the
+/// function learns only the `serving` indexes. No AWS call: the caller
+/// found out which indexes serve.
+pub fn build_serving(
+    app: &AppConfig,
+    settings: &StackSettings,
+    serving: &ServingIndexes,
+) -> Result<Template, TemplateError> {
+    let document = stack::document(app, settings, serving)?;
     let yaml = format!("{YAML_HEADER}{}", serde_yaml::to_string(&document)?);
     let mut json = serde_json::to_string_pretty(&document)?;
     json.push('\n');

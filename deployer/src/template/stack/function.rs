@@ -36,6 +36,7 @@ pub(super) fn add_function(
     names: &Names,
     app: &AppConfig,
     tables: &[TableSpec],
+    serving: &ServingIndexes,
 ) -> Result<(), TemplateError> {
     let mut statements = vec![
         Statement::allow(
@@ -91,7 +92,10 @@ pub(super) fn add_function(
     )?;
 
     let mut variables = BTreeMap::new();
-    variables.insert(RESOURCES_ENV.to_owned(), api_resources(app, tables)?);
+    variables.insert(
+        RESOURCES_ENV.to_owned(),
+        api_resources(app, tables, serving)?,
+    );
     // The function never checks the key (API Gateway does), but its OpenAPI
     // document says whether callers need one.
     variables.insert(
@@ -148,13 +152,18 @@ pub(super) fn add_function(
 /// app.yaml; memory resources keep their seed (shipped in the zip), dynamodb
 /// ones get `table` (seeding tables is the deployer's job, not start-up's).
 /// Every resource carries its `indexes`, whatever its backend: the API plans
-/// a list from them on memory as on DynamoDB.
-pub(super) fn api_resources(app: &AppConfig, tables: &[TableSpec]) -> Result<Expr, TemplateError> {
+/// a list from them on memory as on DynamoDB; but only the `serving` ones,
+/// so the function never plans on an index DynamoDB is still building.
+pub(super) fn api_resources(
+    app: &AppConfig,
+    tables: &[TableSpec],
+    serving: &ServingIndexes,
+) -> Result<Expr, TemplateError> {
     let mut mapping = serde_json::Map::new();
     for (resource, declared) in &app.resources {
         mapping.insert(
             resource.clone(),
-            resource_entry(declared, resource, tables)?,
+            resource_entry(declared, resource, tables, serving)?,
         );
     }
     // Only the `${TableLogicalId}` slots are Sub syntax: every literal that
@@ -167,6 +176,7 @@ pub(super) fn resource_entry(
     declared: &ResourceConfig,
     resource: &str,
     tables: &[TableSpec],
+    serving: &ServingIndexes,
 ) -> Result<serde_json::Value, TemplateError> {
     let mut entry = serde_json::Map::new();
     entry.insert("backend".to_owned(), declared.backend.to_string().into());
@@ -204,10 +214,18 @@ pub(super) fn resource_entry(
             .collect();
         entry.insert("protected".to_owned(), names.into());
     }
-    if !declared.indexes.is_empty() {
+    // An index DynamoDB is still creating refuses every Query until it is
+    // ACTIVE; the function plans without it (a Scan serves those lists)
+    // until `deploy` tells it in a second change set.
+    let indexes: Vec<&IndexConfig> = declared
+        .indexes
+        .iter()
+        .filter(|index| serving.serves(resource, &index.name))
+        .collect();
+    if !indexes.is_empty() {
         // app.yaml's own shape, through the API's serde: what the function
         // parses back is what was declared.
-        let indexes = serde_json::to_value(&declared.indexes)?;
+        let indexes = serde_json::to_value(&indexes)?;
         entry.insert("indexes".to_owned(), sub_literals(indexes));
     }
     Ok(serde_json::Value::Object(entry))

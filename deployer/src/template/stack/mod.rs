@@ -36,7 +36,8 @@ use super::{
     CONDITION_PIPELINE, GITHUB_TOKEN_VARIABLE, OUTPUT_API_KEY_ID, OUTPUT_API_URL,
     OUTPUT_BUILD_PROJECT, OUTPUT_FUNCTION_LOG_GROUP, OUTPUT_FUNCTION_NAME, PARAM_ARTIFACT_BUCKET,
     PARAM_ARTIFACT_KEY, PARAM_ENABLE_PIPELINE, PARAM_GITHUB_BRANCH, PARAM_GITHUB_REPOSITORY,
-    PARAM_GITHUB_TOKEN_SECRET_ARN, STAGE_NAME, TemplateError, table_logical_id, table_output_key,
+    PARAM_GITHUB_TOKEN_SECRET_ARN, STAGE_NAME, ServingIndexes, TemplateError, table_logical_id,
+    table_output_key,
 };
 use crate::settings::{Arch, StackSettings};
 
@@ -97,6 +98,7 @@ const LOGS_SERVICE_KEY: Accepted = Accepted {
 pub(super) fn document(
     app: &AppConfig,
     settings: &StackSettings,
+    serving: &ServingIndexes,
 ) -> Result<Document, TemplateError> {
     let names = Names::new(&settings.name)?;
     let tables = tables(app, settings)?;
@@ -109,7 +111,7 @@ pub(super) fn document(
     for table in &tables {
         add(&mut doc, &table.logical_id, table_resource(table, settings))?;
     }
-    add_function(&mut doc, settings, &names, app, &tables)?;
+    add_function(&mut doc, settings, &names, app, &tables, serving)?;
     add_api(&mut doc, settings, &names)?;
     add_pipeline(&mut doc, settings, &names, &tables)?;
     outputs(&mut doc, settings, &tables)?;
