@@ -3,7 +3,7 @@
 //! Each request gets an id (the caller's `x-request-id` when it is sane, else a
 //! new UUID), echoed in the response's `x-request-id` header and carried in a
 //! task-local so an internal error can be logged and answered with it.
-//! [`json_lines`] writes the lines.
+//! `json_lines` writes the lines ([`JsonLines`]).
 
 mod json_lines;
 

@@ -21,6 +21,7 @@ use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use serde_json::json;
 
 use super::attribute::record_to_item;
+use super::list::filtered_scan_limit;
 use super::*;
 
 const TABLE: &str = "test-users";
