@@ -52,8 +52,8 @@ async fn indexed_things(kind: Kind, seed: Vec<Value>, indexes: Vec<IndexConfig>)
     let backend: Arc<dyn Backend> = match kind {
         Kind::Memory => Arc::new(MemoryBackend::with_records(seed).unwrap()),
         Kind::Embedded => {
-            let dir = std::env::temp_dir().join(format!("api-suite-{}", uuid::Uuid::new_v4()));
-            let store = EmbeddedStore::open(&dir.join("api.redb")).unwrap();
+            let dir = support::ScratchDir::new("api-suite");
+            let store = EmbeddedStore::open(&dir.path().join("api.redb")).unwrap();
             Arc::new(store.resource("things", seed).unwrap())
         }
         Kind::DynamoDb => {

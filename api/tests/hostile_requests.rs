@@ -10,6 +10,8 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot go on should panic, loudly
 
+mod support;
+
 use api::backend::embedded::EmbeddedStore;
 use api::resource_map::DynamoDbTarget;
 use api::{AppConfig, ResourceMap, router};
@@ -26,8 +28,8 @@ const MAX_ERROR_BYTES: usize = 1024;
 
 /// `things` accepts everything but `ttl` and `owner`; `codes` is read-only.
 fn app(backend: &str) -> Router {
-    let dir = std::env::temp_dir().join(format!("api-hostile-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = support::ScratchDir::new("api-hostile");
+    let dir = scratch.path();
     std::fs::write(dir.join("codes.json"), r#"[{"id":"c1","label":"one"}]"#).unwrap();
     let yaml = format!(
         "resources:\n  \

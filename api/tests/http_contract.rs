@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)] // a test that cannot go on should panic, loudly
 
 mod addressing;
+mod support;
 
 use std::sync::Arc;
 
@@ -29,8 +30,8 @@ use tower::ServiceExt as _;
 fn app() -> Router {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/app.yaml");
     let config = AppConfig::load(&path).unwrap();
-    let data = std::env::temp_dir().join(format!("api-contract-{}", uuid::Uuid::new_v4()));
-    let store = EmbeddedStore::open(&data.join("api.redb")).unwrap();
+    let data = support::ScratchDir::new("api-contract");
+    let store = EmbeddedStore::open(&data.path().join("api.redb")).unwrap();
     router(ResourceMap::from_config(&config, &DynamoDbTarget::Embedded(store)).unwrap())
 }
 
@@ -215,9 +216,8 @@ async fn methods_without_a_route_are_405_with_allow() {
 
 #[tokio::test]
 async fn operations_a_resource_does_not_allow_are_405() {
-    let dir = std::env::temp_dir().join(format!("api-readonly-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("app.yaml");
+    let dir = support::ScratchDir::new("api-readonly");
+    let path = dir.path().join("app.yaml");
     std::fs::write(
         &path,
         "resources:\n  codes: { backend: memory, operations: [list, get] }\n",

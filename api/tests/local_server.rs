@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used)] // a test that cannot go on should panic, loudly
 
 mod addressing;
+mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -35,9 +36,10 @@ impl Drop for Server {
     }
 }
 
-/// A fresh directory for one test's embedded store.
-fn data_dir() -> PathBuf {
-    std::env::temp_dir().join(format!("api-local-{}", uuid::Uuid::new_v4()))
+/// A fresh directory for one test's embedded store, removed when the test
+/// is done with it.
+fn data_dir() -> support::ScratchDir {
+    support::ScratchDir::new("api-local")
 }
 
 impl Server {
@@ -159,13 +161,13 @@ impl addressing::Http for Server {
 #[test]
 fn serves_the_declared_resources_and_says_first_where_data_goes() {
     let data = data_dir();
-    let (server, first_line) = Server::start(&repo_config(), &data);
+    let (server, first_line) = Server::start(&repo_config(), data.path());
     assert_eq!(first_line["message"], "serving 2 resources");
     assert_eq!(
         first_line["resources"],
         format!(
             "mocks (memory), users (dynamodb: embedded store {}, not AWS)",
-            data.join("api.redb").display()
+            data.path().join("api.redb").display()
         )
     );
 
@@ -189,7 +191,7 @@ fn serves_the_declared_resources_and_says_first_where_data_goes() {
 #[test]
 fn users_created_over_http_survive_a_restart_and_seeds_are_not_replayed() {
     let data = data_dir();
-    let (server, _) = Server::start(&repo_config(), &data);
+    let (server, _) = Server::start(&repo_config(), data.path());
     let created = server.request(
         "POST",
         "/api/users",
@@ -199,7 +201,7 @@ fn users_created_over_http_survive_a_restart_and_seeds_are_not_replayed() {
     assert_eq!(server.request("DELETE", "/api/users/000-1", "").0, 204);
     assert!(server.terminate().success());
 
-    let (server, _) = Server::start(&repo_config(), &data);
+    let (server, _) = Server::start(&repo_config(), data.path());
     let (status, body) = server.request("GET", "/api/users/000-3", "");
     assert_eq!(
         (status, body.as_str()),
@@ -218,7 +220,8 @@ fn users_created_over_http_survive_a_restart_and_seeds_are_not_replayed() {
 /// `%09` the control character), never a 500.
 #[tokio::test]
 async fn ids_travel_percent_encoded_in_request_lines() {
-    let (server, _) = Server::start(&repo_config(), &data_dir());
+    let data = data_dir();
+    let (server, _) = Server::start(&repo_config(), data.path());
     let accepted = addressing::accepted_ids();
     addressing::create_each(&server, "/api/users", &accepted).await;
     // curl sends a path's UTF-8 as it is: hyper takes it as if encoded.
@@ -235,7 +238,8 @@ async fn ids_travel_percent_encoded_in_request_lines() {
 
 #[test]
 fn stops_cleanly_on_sigterm() {
-    let (server, _) = Server::start(&repo_config(), &data_dir());
+    let data = data_dir();
+    let (server, _) = Server::start(&repo_config(), data.path());
     assert_eq!(server.request("GET", "/api/ping", "").0, 200);
     let status = server.terminate();
     assert!(status.success(), "exit status {status}");
@@ -243,8 +247,8 @@ fn stops_cleanly_on_sigterm() {
 
 #[test]
 fn refuses_to_start_on_a_backend_it_does_not_know() {
-    let dir = data_dir();
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = data_dir();
+    let dir = scratch.path();
     let config = dir.join("app.yaml");
     std::fs::write(&config, "resources:\n  users: { backend: redis }\n").unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_api"))
@@ -277,12 +281,12 @@ fn refuses_to_start_without_its_declaration() {
 #[test]
 fn a_second_server_on_the_same_store_is_refused_clearly() {
     let data = data_dir();
-    let (_first, _) = Server::start(&repo_config(), &data);
+    let (_first, _) = Server::start(&repo_config(), data.path());
     let output = Command::new(env!("CARGO_BIN_EXE_api"))
         .args(["--port", "0", "--config"])
         .arg(repo_config())
         .arg("--data-dir")
-        .arg(&data)
+        .arg(data.path())
         .output()
         .unwrap();
     assert!(!output.status.success());
@@ -300,7 +304,8 @@ fn the_readme_curl_examples_work() {
     let readme =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
             .unwrap();
-    let (server, _) = Server::start(&repo_config(), &data_dir());
+    let data = data_dir();
+    let (server, _) = Server::start(&repo_config(), data.path());
     let examples: Vec<&str> = readme
         .lines()
         .filter(|line| line.starts_with("curl "))

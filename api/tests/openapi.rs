@@ -9,6 +9,8 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot go on should panic, loudly
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -35,8 +37,8 @@ const METHODS: [&str; 8] = [
 fn repository_resources() -> ResourceMap {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/app.yaml");
     let config = AppConfig::load(&path).unwrap();
-    let data = std::env::temp_dir().join(format!("api-openapi-{}", uuid::Uuid::new_v4()));
-    let store = EmbeddedStore::open(&data.join("api.redb")).unwrap();
+    let data = support::ScratchDir::new("api-openapi");
+    let store = EmbeddedStore::open(&data.path().join("api.redb")).unwrap();
     ResourceMap::from_config(&config, &DynamoDbTarget::Embedded(store)).unwrap()
 }
 

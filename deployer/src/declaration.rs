@@ -146,7 +146,10 @@ mod tests {
         }
         let file = dir.join("app.yaml");
         std::fs::write(&file, yaml).unwrap();
-        Declaration::load(&file, None)
+        let loaded = Declaration::load(&file, None);
+        // Everything is read at load: the files can go, however the test ends.
+        let _ = std::fs::remove_dir_all(&dir);
+        loaded
     }
 
     fn problems(yaml: &str, files: &[(&str, &str)]) -> Vec<String> {

@@ -8,6 +8,8 @@
 
 #![allow(dead_code, clippy::unwrap_used)] // each test binary uses part of it
 
+use std::path::{Path, PathBuf};
+
 use api::index::IndexConfig;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
@@ -38,6 +40,30 @@ pub async fn emulator_config() -> Option<aws_config::SdkConfig> {
         "AWS_ENDPOINT_URL={endpoint} is not a loopback address; tests never leave this machine"
     );
     Some(api::backend::dynamodb::sdk_config().await)
+}
+
+/// A directory of one test's own under the system's temporary directory,
+/// removed with everything in it when dropped, so a test run leaves nothing
+/// behind. An embedded store opened in it may outlive it: the store keeps
+/// its file open, and on Unix an open file stays usable once unlinked.
+pub struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    pub fn new(purpose: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("{purpose}-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A table name no other test (or earlier run) uses.
